@@ -1,0 +1,126 @@
+"""The agent protocol (contract: docs/protocol.md).
+
+Request: one JSON object on the agent's standard input.
+Reply: JSON lines on its standard output: exactly one line per job asked
+about (``"job"`` key), then one closing line (``"end": true``) so the
+controller can tell a complete reply from a cut one.
+
+Host-side: standard library only, Python 3.8+.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Mapping, Optional
+
+PROTOCOL_VERSION = 1
+VERBS = ("submit", "poll", "kill")
+
+
+class ProtocolError(Exception):
+    """A request or reply that does not follow the protocol."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    job: str  # the controller's reference, echoed back
+    dir: str  # job dir, relative to the run root
+    runner: str = ""  # runner name (submit); poll/kill read it from job.status
+    files: Mapping[str, str] = field(default_factory=dict)  # submit: name -> content
+
+
+@dataclass(frozen=True)
+class Request:
+    verb: str
+    run_root: str  # "~/jobrelay-run" or absolute
+    jobs: List[JobRequest]
+    runner_options: Mapping[str, Any] = field(default_factory=dict)
+    v: int = PROTOCOL_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+
+def parse_request(text: str) -> Request:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError(f"request is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ProtocolError("request is not a JSON object")
+    if data.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError(f"protocol version {data.get('v')!r}, agent speaks {PROTOCOL_VERSION}")
+    verb = data.get("verb")
+    if verb not in VERBS:
+        raise ProtocolError(f"unknown verb {verb!r} (expected one of {', '.join(VERBS)})")
+    run_root = data.get("run_root")
+    if not isinstance(run_root, str) or not run_root:
+        raise ProtocolError("run_root missing")
+    raw_jobs = data.get("jobs")
+    if not isinstance(raw_jobs, list):
+        raise ProtocolError("jobs is not a list")
+    jobs = []
+    for i, item in enumerate(raw_jobs):
+        if not isinstance(item, dict) or not isinstance(item.get("job"), str):
+            raise ProtocolError(f"jobs[{i}] has no job reference")
+        files = item.get("files") or {}
+        if not isinstance(files, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+        ):
+            raise ProtocolError(f"jobs[{i}].files is not a name -> text object")
+        jobs.append(
+            JobRequest(
+                job=item["job"],
+                dir=str(item.get("dir", "")),
+                runner=str(item.get("runner", "")),
+                files=files,
+            )
+        )
+    options = data.get("runner_options") or {}
+    if not isinstance(options, dict):
+        raise ProtocolError("runner_options is not an object")
+    return Request(verb=verb, run_root=run_root, jobs=jobs, runner_options=options)
+
+
+@dataclass(frozen=True)
+class JobReply:
+    """The one line about one job. ``error`` set: the agent failed on this job."""
+
+    job: str
+    dir: str
+    verb: str
+    error: Optional[str] = None
+    status: Optional[Dict[str, Any]] = None  # StatusFacts as a dict (after the verb acted)
+    runner: Optional[Dict[str, Any]] = None  # RunnerJobInfo as a dict, when the runner was asked
+    runner_error: Optional[str] = None  # the runner query failed: nothing is known from it
+    runner_id: Optional[str] = None  # submit: the id the runner gave (or found in job.status)
+    resubmit_refused: bool = False  # submit: job.status already had a runner id
+    kill_detail: Optional[str] = None  # kill: what happened
+    v: int = PROTOCOL_VERSION
+
+    def to_json(self) -> str:
+        data = {k: v for k, v in asdict(self).items() if v is not None and v is not False}
+        return json.dumps(data, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class EndLine:
+    agent_version: str
+    count: int
+    host: str
+    v: int = PROTOCOL_VERSION
+    end: bool = True
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+
+def parse_reply_line(line: str) -> Dict[str, Any]:
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise ProtocolError(f"agent reply line is not JSON: {line[:200]!r}") from exc
+    if not isinstance(data, dict) or data.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError(f"agent reply line has wrong protocol version: {line[:200]!r}")
+    return data

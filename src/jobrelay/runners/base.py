@@ -1,0 +1,235 @@
+"""The job runner interface, and the shared mechanism for batch schedulers.
+
+A runner builds command lines and parses their output; it never runs a
+command itself. Commands go through an executor (``CommandExecutor``) so the
+same runner works inside the host agent (commands run on the job host) and
+in the SSH-free controller (commands run locally, e.g. ``sbatch -M``).
+
+Host-side: standard library only, Python 3.8+.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Dict, FrozenSet, List, Mapping, Optional, Pattern, Sequence, Tuple
+
+from .execute import CommandExecutor, CommandResult
+
+
+class RunnerState(str, enum.Enum):
+    """What the runner says about one job id."""
+
+    PENDING = "pending"  # queued, held, or waiting to be requeued
+    RUNNING = "running"
+    DONE = "done"  # the runner says it ended; exit_code/signal when it knows them
+    GONE = "gone"  # the runner no longer knows the id
+
+
+@dataclass(frozen=True)
+class RunnerJobInfo:
+    runner_id: str
+    state: RunnerState
+    exit_code: Optional[int] = None
+    signal: Optional[str] = None  # name without SIG, e.g. "TERM"
+    reason: str = ""  # the runner's own word: "TIMEOUT", "NODE_FAIL", "PREEMPTED", "R"…
+
+
+@dataclass(frozen=True)
+class PollAnswer:
+    """One query for many ids. ``error`` set: the query failed, nothing is known."""
+
+    jobs: Mapping[str, RunnerJobInfo] = field(default_factory=dict)
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    job_dir: str  # absolute path of the job dir on the host that runs the command
+    job_file: str  # absolute path of the job script ("job") inside it
+    script_text: str  # the job script's content (for runners fed on stdin)
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    runner_id: Optional[str]
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class KillOutcome:
+    runner_id: str
+    ok: bool  # True: the job is gone or on its way out (also "already gone")
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Directives:
+    """Portable job resources; each runner translates them, ``raw`` passes through."""
+
+    time_limit: Optional[int] = None  # seconds
+    cpus: Optional[int] = None
+    nodes: Optional[int] = None
+    memory_mb: Optional[int] = None
+    queue: Optional[str] = None  # queue or partition
+    account: Optional[str] = None
+    job_name: Optional[str] = None
+    raw: Tuple[str, ...] = ()  # native directive lines, written as given
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    """Per-platform settings a runner may use."""
+
+    cluster: Optional[str] = None  # Slurm --clusters
+    command_timeout: float = 30.0  # seconds for any one runner command
+    kill_grace: float = 5.0  # seconds between TERM and KILL
+    use_sacct: bool = True  # Slurm: ask sacct for jobs that left squeue
+    command_prefix: Tuple[str, ...] = ()  # e.g. ("runuser", "-u", "bob", "--") for SSH-free
+
+
+class Runner(ABC):
+    """What the agent (or the SSH-free controller) needs from a job runner."""
+
+    name: ClassVar[str]
+    #: signals (names without SIG) this runner uses to end a job over its time limit
+    time_limit_signals: ClassVar[FrozenSet[str]] = frozenset({"XCPU"})
+    #: signals this runner uses to preempt a job that it will requeue
+    preemption_signals: ClassVar[FrozenSet[str]] = frozenset()
+
+    def __init__(self, options: Optional[RunnerOptions] = None) -> None:
+        self.options = options or RunnerOptions()
+
+    @abstractmethod
+    def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
+        """Lines for the job script's head: directives, or exports the wrapper reads.
+
+        Output and error paths must point into ``job_dir``.
+        """
+
+    @abstractmethod
+    def submit(self, jobs: Sequence[SubmitRequest], run: CommandExecutor) -> List[SubmitOutcome]:
+        """Submit each job; one outcome per request, in order."""
+
+    @abstractmethod
+    def poll(self, ids: Sequence[str], run: CommandExecutor) -> PollAnswer:
+        """Ask about many ids in as few commands as the runner allows (goal: one)."""
+
+    @abstractmethod
+    def kill(self, ids: Sequence[str], run: CommandExecutor) -> List[KillOutcome]:
+        """End each job; one outcome per id, in order. Already gone is ``ok``."""
+
+
+class BatchRunner(Runner):
+    """Template for schedulers driven by a submit, a query and a cancel command.
+
+    A concrete scheduler fills in the class attributes and the parse methods;
+    everything else (timeouts, errors, per-job outcomes) is here once.
+    """
+
+    directive_prefix: ClassVar[str]  # "#SBATCH"
+    submit_argv: ClassVar[Tuple[str, ...]]  # ("sbatch", "--parsable")
+    submit_id_pattern: ClassVar[Pattern[str]]  # group "id" is the job id
+    #: portable field -> format string for one directive (``{}`` is the value)
+    directive_formats: ClassVar[Mapping[str, str]] = {}
+    #: directive lines naming output/error files; ``{dir}`` is the job dir
+    output_directives: ClassVar[Tuple[str, ...]] = ()
+
+    # -- building ------------------------------------------------------
+    def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
+        lines = [f"{self.directive_prefix} {d.format(dir=job_dir)}" for d in self.output_directives]
+        for key, fmt in self.directive_formats.items():
+            value = getattr(directives, key)
+            if value is not None:
+                lines.append(f"{self.directive_prefix} {fmt.format(self.format_value(key, value))}")
+        lines.extend(directives.raw)
+        return lines
+
+    def format_value(self, key: str, value: object) -> str:
+        """How a portable value is written in this runner's directives."""
+        if key == "time_limit" and isinstance(value, int):
+            return format_hms(value)
+        return str(value)
+
+    def submit_command(self, job: SubmitRequest) -> List[str]:
+        return [*self.options.command_prefix, *self.submit_argv, job.job_file]
+
+    def submit_stdin(self, job: SubmitRequest) -> Optional[str]:
+        return None
+
+    def parse_submit(self, stdout: str) -> Optional[str]:
+        match = self.submit_id_pattern.search(stdout)
+        return match.group("id") if match else None
+
+    @abstractmethod
+    def poll_command(self, ids: Sequence[str]) -> List[str]: ...
+
+    @abstractmethod
+    def parse_poll(self, result: CommandResult, ids: Sequence[str]) -> PollAnswer:
+        """Turn the query's result into an answer; ids not listed are ``GONE``."""
+
+    @abstractmethod
+    def kill_command(self, ids: Sequence[str]) -> List[str]: ...
+
+    # -- running -------------------------------------------------------
+    def submit(self, jobs: Sequence[SubmitRequest], run: CommandExecutor) -> List[SubmitOutcome]:
+        outcomes = []
+        for job in jobs:
+            result = run(
+                self.submit_command(job),
+                stdin=self.submit_stdin(job),
+                cwd=job.job_dir,
+                timeout=self.options.command_timeout,
+            )
+            if not result.ok:
+                outcomes.append(SubmitOutcome(None, result.describe()))
+                continue
+            runner_id = self.parse_submit(result.stdout)
+            if runner_id is None:
+                outcomes.append(
+                    SubmitOutcome(None, f"no job id in {self.name} output: {result.stdout[:200]!r}")
+                )
+            else:
+                outcomes.append(SubmitOutcome(runner_id))
+        return outcomes
+
+    def poll(self, ids: Sequence[str], run: CommandExecutor) -> PollAnswer:
+        if not ids:
+            return PollAnswer()
+        result = run(self.poll_command(ids), timeout=self.options.command_timeout)
+        if result.timed_out:
+            return PollAnswer(error=result.describe())
+        return self.parse_poll(result, ids)
+
+    def kill(self, ids: Sequence[str], run: CommandExecutor) -> List[KillOutcome]:
+        if not ids:
+            return []
+        result = run(self.kill_command(ids), timeout=self.options.command_timeout)
+        if result.ok:
+            return [KillOutcome(i, True, "cancelled") for i in ids]
+        return [KillOutcome(i, False, result.describe()) for i in ids]
+
+
+def format_hms(seconds: int) -> str:
+    """Seconds as H:MM:SS, the time-limit form most schedulers accept."""
+    hours, rest = divmod(max(0, seconds), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def states_from_codes(
+    codes: Mapping[str, str], table: Mapping[str, RunnerState], default: RunnerState
+) -> Dict[str, RunnerState]:
+    """Map native state codes (id -> code) to runner states through ``table``."""
+    return {job_id: table.get(code, default) for job_id, code in codes.items()}
+
+
+ID_SAFE = re.compile(r"^[A-Za-z0-9_.;:@\[\]-]{1,128}$")
+
+
+def check_id(runner_id: str) -> str:
+    """Refuse runner ids that could be anything but an id on a command line."""
+    if not ID_SAFE.match(runner_id) or runner_id.startswith("-"):
+        raise ValueError(f"not a runner job id: {runner_id!r}")
+    return runner_id

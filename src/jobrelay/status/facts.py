@@ -1,0 +1,45 @@
+"""What a job status file says, as read by ``status.reader``.
+
+Host-side and controller-side: standard library only, Python 3.8+.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+
+@dataclass(frozen=True)
+class Message:
+    time: str
+    severity: str  # one of keys.SEVERITIES
+    text: str
+
+
+@dataclass(frozen=True)
+class StatusFacts:
+    """The settled view of one job.status: last value of each key wins."""
+
+    exists: bool = False
+    runner_name: Optional[str] = None
+    runner_id: Optional[str] = None
+    submit_time: Optional[str] = None
+    pid: Optional[int] = None
+    host: Optional[str] = None
+    start_time: Optional[str] = None
+    messages: Tuple[Message, ...] = ()
+    exit: Optional[str] = None  # "succeeded" | "failed"
+    exit_code: Optional[int] = None
+    exit_signal: Optional[str] = None
+    exit_time: Optional[str] = None
+    exit_by: Optional[str] = None  # "wrapper" | "agent"
+    runner_forgot: Optional[str] = None
+    problems: Tuple[str, ...] = ()  # what could not be read: "line 7: not KEY=VALUE", …
+
+    @property
+    def started(self) -> bool:
+        return self.start_time is not None or self.pid is not None
+
+    @property
+    def finished(self) -> bool:
+        return self.exit is not None
