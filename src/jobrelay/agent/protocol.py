@@ -27,7 +27,10 @@ class JobRequest:
     job: str  # the controller's reference, echoed back
     dir: str  # job dir, relative to the run root
     runner: str = ""  # runner name (submit); poll/kill read it from job.status
-    files: Mapping[str, str] = field(default_factory=dict)  # submit: name -> content
+    name: str = ""  # submit: the job's name as the user gave it (any characters)
+    script: str = ""  # submit: the user's script, written to job.script
+    directives: Mapping[str, Any] = field(default_factory=dict)  # submit: Directives fields
+    env: Mapping[str, str] = field(default_factory=dict)  # submit: exported to the job
 
 
 @dataclass(frozen=True)
@@ -64,17 +67,23 @@ def parse_request(text: str) -> Request:
     for i, item in enumerate(raw_jobs):
         if not isinstance(item, dict) or not isinstance(item.get("job"), str):
             raise ProtocolError(f"jobs[{i}] has no job reference")
-        files = item.get("files") or {}
-        if not isinstance(files, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+        env = item.get("env") or {}
+        if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
         ):
-            raise ProtocolError(f"jobs[{i}].files is not a name -> text object")
+            raise ProtocolError(f"jobs[{i}].env is not a name -> text object")
+        directives = item.get("directives") or {}
+        if not isinstance(directives, dict):
+            raise ProtocolError(f"jobs[{i}].directives is not an object")
         jobs.append(
             JobRequest(
                 job=item["job"],
                 dir=str(item.get("dir", "")),
                 runner=str(item.get("runner", "")),
-                files=files,
+                name=str(item.get("name", "")),
+                script=str(item.get("script", "")),
+                directives=directives,
+                env=env,
             )
         )
     options = data.get("runner_options") or {}

@@ -59,6 +59,13 @@ class SubmitOutcome:
 
 
 @dataclass(frozen=True)
+class KillTarget:
+    runner_id: str
+    pid: Optional[int] = None  # the wrapper's pid from job.status, once it started
+    job_dir: str = ""  # absolute path of the job dir
+
+
+@dataclass(frozen=True)
 class KillOutcome:
     runner_id: str
     ok: bool  # True: the job is gone or on its way out (also "already gone")
@@ -118,8 +125,8 @@ class Runner(ABC):
         """Ask about many ids in as few commands as the runner allows (goal: one)."""
 
     @abstractmethod
-    def kill(self, ids: Sequence[str], run: CommandExecutor) -> List[KillOutcome]:
-        """End each job; one outcome per id, in order. Already gone is ``ok``."""
+    def kill(self, targets: Sequence[KillTarget], run: CommandExecutor) -> List[KillOutcome]:
+        """End each job; one outcome per target, in order. Already gone is ``ok``."""
 
 
 class BatchRunner(Runner):
@@ -203,9 +210,10 @@ class BatchRunner(Runner):
             return PollAnswer(error=result.describe())
         return self.parse_poll(result, ids)
 
-    def kill(self, ids: Sequence[str], run: CommandExecutor) -> List[KillOutcome]:
-        if not ids:
+    def kill(self, targets: Sequence[KillTarget], run: CommandExecutor) -> List[KillOutcome]:
+        if not targets:
             return []
+        ids = [t.runner_id for t in targets]
         result = run(self.kill_command(ids), timeout=self.options.command_timeout)
         if result.ok:
             return [KillOutcome(i, True, "cancelled") for i in ids]

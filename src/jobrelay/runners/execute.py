@@ -5,6 +5,7 @@ Host-side: standard library only, Python 3.8+.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -75,10 +76,8 @@ def run_command(
     try:
         out, err = proc.communicate(stdin.encode() if stdin is not None else None, timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(OSError):  # already gone
             os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
         out, err = proc.communicate()
         return CommandResult(args, None, _text(out), _text(err), timed_out=True)
     return CommandResult(args, proc.returncode, _text(out), _text(err))

@@ -7,7 +7,7 @@ imports the Slurm module. Host-side: standard library only, Python 3.8+.
 from __future__ import annotations
 
 import importlib
-from typing import Dict, Optional, Type
+from typing import Any, Dict, Optional, Type
 
 from .base import Runner, RunnerOptions
 
@@ -47,11 +47,12 @@ def _plugin(name: str) -> object:
     from importlib import metadata
 
     try:
-        eps = metadata.entry_points()
+        eps: Any = metadata.entry_points()
+        # .select() is 3.10+; 3.8/3.9 return a dict of group -> entry points
         group = (
-            eps.select(group=ENTRY_POINT_GROUP)  # type: ignore[attr-defined,unused-ignore]
+            eps.select(group=ENTRY_POINT_GROUP)
             if hasattr(eps, "select")
-            else eps.get(ENTRY_POINT_GROUP, [])  # Python 3.8/3.9
+            else eps.get(ENTRY_POINT_GROUP, [])
         )
     except Exception as exc:  # a broken installation must not hide which name failed
         raise RunnerLoadError(f"runner {name!r}: cannot list plugins: {exc}") from exc
