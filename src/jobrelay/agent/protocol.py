@@ -105,6 +105,7 @@ class JobReply:
     runner_error: Optional[str] = None  # the runner query failed: nothing is known from it
     runner_id: Optional[str] = None  # submit: the id the runner gave (or found in job.status)
     resubmit_refused: bool = False  # submit: job.status already had a runner id
+    in_progress: bool = False  # poll: another agent holds the job's submit lock right now
     kill_detail: Optional[str] = None  # kill: what happened
     v: int = PROTOCOL_VERSION
 

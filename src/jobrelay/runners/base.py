@@ -105,6 +105,9 @@ class Runner(ABC):
     time_limit_signals: ClassVar[FrozenSet[str]] = frozenset({"XCPU"})
     #: signals this runner uses to preempt a job that it will requeue
     preemption_signals: ClassVar[FrozenSet[str]] = frozenset()
+    #: True when a successful kill() has verified the job's processes are gone,
+    #: so the agent may record the exit itself if the wrapper could not
+    kill_verifies_gone: ClassVar[bool] = False
 
     def __init__(self, options: Optional[RunnerOptions] = None) -> None:
         self.options = options or RunnerOptions()

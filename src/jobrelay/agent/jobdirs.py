@@ -1,0 +1,86 @@
+"""Job dirs under a run root: resolution that never escapes the root, and the submit lock.
+
+Host-side: standard library only, Python 3.8+.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from typing import Optional
+
+SUBMIT_LOCK = ".job.submit.lock"
+
+
+class JobDirError(Exception):
+    """A job dir argument that is refused (escapes the root, absolute, …)."""
+
+
+def expand_root(run_root: str) -> str:
+    """The run root as an absolute, symlink-free path ("~/x" is the user's home)."""
+    return os.path.realpath(os.path.expanduser(run_root))
+
+
+def resolve_job_dir(root: str, rel: str) -> str:
+    """Absolute path of job dir ``rel`` inside ``root``; refuse anything leading out.
+
+    ``root`` must already be absolute and real (see ``expand_root``). Refused:
+    empty, absolute, ``..`` or ``.`` components, NUL/newline, and any existing
+    prefix that is a symlink resolving outside the root.
+    """
+    if not rel or "\0" in rel or "\n" in rel:
+        raise JobDirError(f"job dir {rel!r}: empty or contains NUL/newline")
+    if rel.startswith("/") or rel.startswith("~"):
+        raise JobDirError(f"job dir {rel!r}: must be relative to the run root")
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise JobDirError(f"job dir {rel!r}: empty, '.' or '..' component")
+    path = os.path.join(root, *parts)
+    real = os.path.realpath(path)  # resolves every existing symlink on the way
+    if real != root and not real.startswith(root + os.sep):
+        raise JobDirError(f"job dir {rel!r}: resolves outside the run root ({real})")
+    return path
+
+
+class SubmitLock:
+    """An exclusive flock on the job dir's lock file, held while submitting.
+
+    A poll that finds no runner id can tell "still being submitted" (locked)
+    from "never reached the runner" (free): the lock dies with its holder.
+    """
+
+    def __init__(self, job_dir: str) -> None:
+        self.path = os.path.join(job_dir, SUBMIT_LOCK)
+        self.fd: Optional[int] = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return False
+            raise
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+
+
+def submit_in_progress(job_dir: str) -> bool:
+    """True when some process holds the job's submit lock now."""
+    lock = SubmitLock(job_dir)
+    try:
+        if not os.path.exists(lock.path):
+            return False
+        if lock.acquire():
+            lock.release()
+            return False
+        return True
+    except OSError:
+        return False

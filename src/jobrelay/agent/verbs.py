@@ -1,0 +1,288 @@
+"""The agent's verbs: submit, poll and kill over many job dirs in one call.
+
+Each verb yields exactly one ``JobReply`` per job asked about, in request
+order, even when it fails on that job. The status file is read first; the
+runner is asked only about jobs the file cannot settle, once per runner.
+
+Host-side: standard library only, Python 3.8+.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+
+from ..runners.base import Directives, KillTarget, Runner, RunnerOptions, RunnerState, SubmitRequest
+from ..runners.execute import run_command
+from ..runners.registry import RunnerLoadError, make_runner
+from ..status import keys
+from ..status.facts import StatusFacts
+from ..status.reader import append_lines, read_status_file
+from .jobdirs import JobDirError, SubmitLock, resolve_job_dir, submit_in_progress
+from .protocol import JobReply, JobRequest, Request
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class Slot:
+    """One job of the request while the verb works on it."""
+
+    req: JobRequest
+    path: str = ""
+    error: Optional[str] = None
+    facts: Optional[StatusFacts] = None
+    reply: Optional[JobReply] = None
+
+    def status_path(self) -> str:
+        return os.path.join(self.path, keys.STATUS_FILE)
+
+    def read(self) -> StatusFacts:
+        self.facts = read_status_file(self.status_path())
+        return self.facts
+
+
+class Agent:
+    def __init__(self, request: Request, root: str) -> None:
+        self.request = request
+        self.root = root
+        self.options = runner_options(request.runner_options)
+        self._runners: Dict[str, Runner] = {}
+
+    def runner(self, name: str) -> Runner:
+        if name not in self._runners:
+            self._runners[name] = make_runner(name, self.options)
+        return self._runners[name]
+
+    def run(self) -> Iterator[JobReply]:
+        slots = [Slot(job) for job in self.request.jobs]
+        for slot in slots:
+            try:
+                slot.path = resolve_job_dir(self.root, slot.req.dir)
+            except JobDirError as exc:
+                slot.error = str(exc)
+        verb = self.request.verb
+        if verb == "submit":
+            yield from self.submit(slots)
+        elif verb == "poll":
+            yield from self.poll(slots)
+        else:
+            yield from self.kill(slots)
+
+    def fail(self, slot: Slot, error: str) -> JobReply:
+        return JobReply(
+            job=slot.req.job,
+            dir=slot.req.dir,
+            verb=self.request.verb,
+            error=error,
+            status=asdict(slot.facts) if slot.facts else None,
+        )
+
+    # -- submit ----------------------------------------------------------
+    def submit(self, slots: List[Slot]) -> Iterator[JobReply]:
+        for slot in slots:
+            if slot.error:
+                yield self.fail(slot, slot.error)
+                continue
+            try:
+                yield self.submit_one(slot)
+            except RunnerLoadError as exc:
+                yield self.fail(slot, str(exc))
+            except (OSError, ValueError, TypeError) as exc:
+                yield self.fail(slot, f"submit: {type(exc).__name__}: {exc}")
+
+    def submit_one(self, slot: Slot) -> JobReply:
+        from ..jobscript.assemble import JobSpec, assemble, write_job_files
+
+        req = slot.req
+        runner = self.runner(req.runner)
+        os.makedirs(slot.path, mode=0o700, exist_ok=True)
+        lock = SubmitLock(slot.path)
+        if not lock.acquire():
+            return self.fail(slot, "another agent is submitting this job right now")
+        try:
+            facts = slot.read()
+            if facts.runner_id:
+                # Submitted before (e.g. the controller died before it heard): never twice.
+                return JobReply(
+                    job=req.job,
+                    dir=req.dir,
+                    verb="submit",
+                    runner_id=facts.runner_id,
+                    resubmit_refused=True,
+                    status=asdict(facts),
+                )
+            header = runner.header_lines(directives(req.directives), slot.path)
+            spec = JobSpec(
+                job_ref=req.job, name=req.name, job_dir=slot.path, runner_header=header, env=req.env
+            )
+            job_text = assemble(spec)
+            write_job_files(slot.path, job_text, req.script)
+            append_lines(
+                slot.status_path(),
+                [
+                    (keys.VERSION, keys.FORMAT_VERSION),
+                    (keys.RUNNER_NAME, runner.name),
+                    (keys.SUBMIT_TIME, utc_now()),
+                ],
+            )
+            job_file = os.path.join(slot.path, keys.JOB_FILE)
+            outcome = runner.submit([SubmitRequest(slot.path, job_file, job_text)], run_command)[0]
+            if outcome.runner_id is None:
+                return self.fail(slot, outcome.error or "runner gave no job id")
+            append_lines(slot.status_path(), [(keys.RUNNER_ID, outcome.runner_id)])
+            facts = slot.read()
+        finally:
+            lock.release()
+        return JobReply(
+            job=req.job, dir=req.dir, verb="submit", runner_id=outcome.runner_id, status=asdict(facts)
+        )
+
+    # -- poll ------------------------------------------------------------
+    def poll(self, slots: List[Slot]) -> Iterator[JobReply]:
+        asks: Dict[str, List[Slot]] = {}
+        for slot in slots:
+            if slot.error:
+                continue
+            facts = slot.read()
+            if facts.finished:
+                continue
+            if not facts.runner_id or not facts.runner_name:
+                continue  # never reached a runner (or still on its way): nothing to ask
+            asks.setdefault(facts.runner_name, []).append(slot)
+        answers: Dict[int, Tuple[Optional[Dict[str, Any]], Optional[str]]] = {}
+        for name, group in asks.items():
+            for slot, info, err in self.ask_runner(name, group):
+                answers[id(slot)] = (info, err)
+        for slot in slots:
+            if slot.error:
+                yield self.fail(slot, slot.error)
+                continue
+            info, err = answers.get(id(slot), (None, None))
+            facts = slot.facts or StatusFacts()
+            yield JobReply(
+                job=slot.req.job,
+                dir=slot.req.dir,
+                verb="poll",
+                status=asdict(facts),
+                runner=info,
+                runner_error=err,
+                runner_id=facts.runner_id,
+                in_progress=not facts.runner_id and submit_in_progress(slot.path),
+            )
+
+    def ask_runner(
+        self, name: str, group: List[Slot]
+    ) -> Iterator[Tuple[Slot, Optional[Dict[str, Any]], Optional[str]]]:
+        try:
+            runner = self.runner(name)
+        except RunnerLoadError as exc:
+            for slot in group:
+                yield slot, None, str(exc)
+            return
+        ids = [slot.facts.runner_id for slot in group if slot.facts and slot.facts.runner_id]
+        answer = runner.poll(ids, run_command)
+        for slot in group:
+            assert slot.facts is not None and slot.facts.runner_id is not None
+            if answer.error:
+                yield slot, None, answer.error
+                continue
+            info = answer.jobs.get(slot.facts.runner_id)
+            if info is None or info.state == RunnerState.GONE:
+                # Second look: the job may have written its exit between our read
+                # of the file and the runner's answer.
+                facts = slot.read()
+                if not facts.finished and not facts.runner_forgot:
+                    append_lines(slot.status_path(), [(keys.RUNNER_FORGOT, utc_now())])
+                    slot.read()
+                gone = {"runner_id": slot.facts.runner_id, "state": RunnerState.GONE.value}
+                yield slot, (asdict(info) if info else gone), None
+            else:
+                yield slot, asdict(info), None
+
+    # -- kill ------------------------------------------------------------
+    def kill(self, slots: List[Slot]) -> Iterator[JobReply]:
+        asks: Dict[str, List[Slot]] = {}
+        for slot in slots:
+            if slot.error:
+                continue
+            facts = slot.read()
+            if facts.finished:
+                slot.reply = self.kill_reply(slot, "already finished")
+            elif not facts.runner_id or not facts.runner_name:
+                slot.error = "not submitted (no runner id in job.status): nothing to kill"
+            else:
+                asks.setdefault(facts.runner_name, []).append(slot)
+        for name, group in asks.items():
+            self.kill_group(name, group)
+        for slot in slots:
+            if slot.reply is not None:
+                yield slot.reply
+            else:
+                yield self.fail(slot, slot.error or "kill: no outcome")
+
+    def kill_group(self, name: str, group: List[Slot]) -> None:
+        try:
+            runner = self.runner(name)
+        except RunnerLoadError as exc:
+            for slot in group:
+                slot.error = str(exc)
+            return
+        targets = []
+        for slot in group:
+            assert slot.facts is not None and slot.facts.runner_id is not None
+            targets.append(KillTarget(slot.facts.runner_id, slot.facts.pid, slot.path))
+        for slot, outcome in zip(group, runner.kill(targets, run_command)):
+            if not outcome.ok:
+                slot.error = f"kill failed: {outcome.detail}"
+                continue
+            facts = slot.read()
+            if runner.kill_verifies_gone and not facts.finished:
+                # The wrapper died before it could record (e.g. SIGKILL after the
+                # grace period): record the exit once, saying who wrote it.
+                append_lines(
+                    slot.status_path(),
+                    [
+                        (keys.EXIT, "failed"),
+                        (keys.EXIT_SIGNAL, "KILL"),
+                        (keys.EXIT_CODE, "137"),
+                        (keys.EXIT_TIME, utc_now()),
+                        (keys.EXIT_BY, "agent"),
+                    ],
+                )
+                slot.read()
+            slot.reply = self.kill_reply(slot, outcome.detail or "killed")
+
+    def kill_reply(self, slot: Slot, detail: str) -> JobReply:
+        facts = slot.facts or StatusFacts()
+        return JobReply(
+            job=slot.req.job,
+            dir=slot.req.dir,
+            verb="kill",
+            status=asdict(facts),
+            runner_id=facts.runner_id,
+            kill_detail=detail,
+        )
+
+
+def runner_options(raw: Mapping[str, Any]) -> RunnerOptions:
+    known = {f.name for f in fields(RunnerOptions)}
+    values = {k: v for k, v in raw.items() if k in known}
+    if "command_prefix" in values:
+        values["command_prefix"] = tuple(values["command_prefix"])
+    return RunnerOptions(**values)
+
+
+def directives(raw: Mapping[str, Any]) -> Directives:
+    known = {f.name for f in fields(Directives)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"unknown directive(s): {', '.join(unknown)}")
+    values = dict(raw)
+    if "raw" in values:
+        values["raw"] = tuple(str(line) for line in values["raw"])
+    return Directives(**values)
