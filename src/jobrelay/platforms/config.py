@@ -95,7 +95,8 @@ def parse_platform(name: str, table: Mapping[str, Any], path: Path | str) -> Pla
     for key, raw in table.items():
         reader = _READERS.get(key)
         if reader is None:
-            raise ConfigError(path, name, key, f"unknown key (known: {', '.join(sorted(_READERS))})")
+            known = ", ".join(sorted(_READERS))
+            raise ConfigError(path, name, key, f"unknown key (known: {known})")
         try:
             values[key] = reader(raw)
         except _DirectiveProblem as exc:
