@@ -1,0 +1,107 @@
+"""Conversions between SQLite rows and ledger records, and value checks."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ..states import JobState
+from .errors import InvalidName
+from .records import Event, EventKind, ExitSource, JobRecord
+
+JOB_COLUMNS = (
+    "id, run, name, submit_num, platform, host, install_target, runner, runner_id, job_dir, "
+    "state, exit_code, exit_signal, exit_source, error, kill_requested, forgot_count, "
+    "unreachable_since, script_path, directives, env, created, updated"
+)
+EVENT_COLUMNS = "id, job_id, time, kind, detail, severity, source_time"
+
+_SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def now() -> str:
+    """Controller time, ISO 8601 UTC with microseconds (sorts as text)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def job_from_row(row: sqlite3.Row) -> JobRecord:
+    source = row["exit_source"]
+    return JobRecord(
+        id=row["id"],
+        run=row["run"],
+        name=row["name"],
+        submit_num=row["submit_num"],
+        platform=row["platform"],
+        host=row["host"],
+        install_target=row["install_target"],
+        runner=row["runner"],
+        runner_id=row["runner_id"],
+        job_dir=row["job_dir"],
+        state=JobState(row["state"]),
+        exit_code=row["exit_code"],
+        exit_signal=row["exit_signal"],
+        exit_source=ExitSource(source) if source is not None else None,
+        error=row["error"],
+        kill_requested=bool(row["kill_requested"]),
+        forgot_count=row["forgot_count"],
+        unreachable_since=row["unreachable_since"],
+        script_path=row["script_path"],
+        directives=_frozen_json(row["directives"]),
+        env=_frozen_json(row["env"]),
+        created=row["created"],
+        updated=row["updated"],
+    )
+
+
+def event_from_row(row: sqlite3.Row) -> Event:
+    return Event(
+        id=row["id"],
+        job_id=row["job_id"],
+        time=row["time"],
+        kind=EventKind(row["kind"]),
+        detail=row["detail"],
+        severity=row["severity"],
+        source_time=row["source_time"],
+    )
+
+
+def to_json(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
+
+
+def _frozen_json(text: str) -> Mapping[str, Any]:
+    value = json.loads(text)
+    return MappingProxyType(value if isinstance(value, dict) else {})
+
+
+def check_text(what: str, value: str) -> str:
+    """Any characters SQLite and UTF-8 can hold: refuse NUL and lone surrogates."""
+    if not value:
+        raise InvalidName(f"{what} is empty")
+    if "\x00" in value:
+        raise InvalidName(f"{what} {value!r} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidName(f"{what} {value!r} is not valid Unicode text: {exc.reason}") from None
+    return value
+
+
+def check_run(run: str) -> str:
+    """Run names appear in references (``run/id``) and in paths on hosts."""
+    check_text("run name", run)
+    if "/" in run or run in (".", "..") or run.startswith("-"):
+        raise InvalidName(f"run name {run!r} must not contain '/', start with '-' or be . or ..")
+    if any(ord(c) < 32 or ord(c) == 127 for c in run):
+        raise InvalidName(f"run name {run!r} contains a control character")
+    return run
+
+
+def job_dir_for(run: str, job_id: int, name: str) -> str:
+    """Job dir relative to the run root: the id makes it unique, the slug readable."""
+    slug = _SLUG_UNSAFE.sub("_", name)[:40].strip("._") or "job"
+    return f"{run}/jobs/{job_id}-{slug}"

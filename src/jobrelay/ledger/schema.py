@@ -1,0 +1,120 @@
+"""The ledger's SQLite schema, its version, and the connection settings.
+
+Version history (bump ``SCHEMA_VERSION`` and add a step to ``_MIGRATIONS``
+for every change; never edit a released step):
+  1 — jobs, events, schema_version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable, Dict
+
+from .errors import SchemaError
+
+SCHEMA_VERSION = 1
+
+BUSY_TIMEOUT_MS = 30_000
+
+_V1 = """
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run TEXT NOT NULL,
+    name TEXT NOT NULL,
+    submit_num INTEGER NOT NULL,
+    platform TEXT NOT NULL,
+    host TEXT,
+    install_target TEXT NOT NULL,
+    runner TEXT NOT NULL,
+    runner_id TEXT,
+    job_dir TEXT NOT NULL,
+    state TEXT NOT NULL,
+    exit_code INTEGER,
+    exit_signal TEXT,
+    exit_source TEXT,
+    error TEXT,
+    kill_requested INTEGER NOT NULL DEFAULT 0,
+    forgot_count INTEGER NOT NULL DEFAULT 0,
+    unreachable_since TEXT,
+    script_path TEXT NOT NULL,
+    directives TEXT NOT NULL DEFAULT '{}',
+    env TEXT NOT NULL DEFAULT '{}',
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    UNIQUE (run, name, submit_num)
+);
+CREATE INDEX jobs_by_run_state ON jobs (run, state);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER NOT NULL REFERENCES jobs (id),
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    severity TEXT,
+    source_time TEXT
+);
+CREATE INDEX events_by_job ON events (job_id, id);
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+"""
+
+# step that brings a ledger at version N-1 to version N
+_MIGRATIONS: Dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+
+def configure(conn: sqlite3.Connection) -> None:
+    """Per-connection settings: wait for locks, WAL for readers beside one writer."""
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    # WAL: readers never block the writer; a killed writer leaves only an
+    # uncommitted WAL tail, which the next opener discards.
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    if mode is None or str(mode[0]).lower() != "wal":
+        raise SchemaError(f"cannot put the ledger in WAL mode (got {mode!r})")
+    # FULL: a committed transaction survives power loss, not only a killed process.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def ensure(conn: sqlite3.Connection, path: str) -> None:
+    """Create the schema in an empty file, migrate an older one, refuse a newer one.
+
+    Runs in its own ``BEGIN IMMEDIATE`` so processes opening a new ledger at
+    once create it exactly once.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _version(conn, path)
+        if version is None:
+            for statement in _statements(_V1):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (1,))
+            version = 1
+        if version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"ledger {path} has schema version {version}, newer than this jobrelay "
+                f"understands ({SCHEMA_VERSION}): upgrade jobrelay to use it"
+            )
+        while version < SCHEMA_VERSION:
+            version += 1
+            _MIGRATIONS[version](conn)
+            conn.execute("UPDATE schema_version SET version = ?", (version,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _version(conn: sqlite3.Connection, path: str) -> int | None:
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "schema_version" not in tables:
+        if tables - {"sqlite_sequence"}:
+            raise SchemaError(f"{path} is an SQLite file but not a jobrelay ledger")
+        return None
+    rows = conn.execute("SELECT version FROM schema_version").fetchall()
+    if len(rows) != 1 or not isinstance(rows[0][0], int):
+        raise SchemaError(f"ledger {path} has a damaged schema_version table: {rows!r}")
+    return int(rows[0][0])
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT our transaction first; run statements one by one.
+    return [s.strip() for s in script.split(";") if s.strip()]

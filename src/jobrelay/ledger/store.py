@@ -1,0 +1,385 @@
+"""The ledger: one SQLite file holding every job submission and its history.
+
+Concurrency: several jobrelay processes may use one ledger at once. Each
+change that touches more than one row runs in one ``BEGIN IMMEDIATE``
+transaction (the write lock is taken up front, so two writers never
+deadlock upgrading read locks); WAL lets readers go on meanwhile. A process
+killed mid-transaction leaves nothing of that transaction behind.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import sqlite3
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from ..states import JobState
+from . import schema
+from .errors import JobNotFound, SchemaError
+from .records import (
+    ApplyReport,
+    Event,
+    EventKind,
+    JobRecord,
+    JobSpec,
+    JobUpdate,
+    Keep,
+    RunSummary,
+)
+from .resolve import resolve_job
+from .rows import (
+    EVENT_COLUMNS,
+    JOB_COLUMNS,
+    check_run,
+    check_text,
+    event_from_row,
+    job_dir_for,
+    job_from_row,
+    now,
+    to_json,
+)
+
+# JobUpdate fields that map one-to-one onto jobs columns
+_PLAIN_FIELDS = (
+    "exit_code",
+    "exit_signal",
+    "exit_source",
+    "runner_id",
+    "host",
+    "forgot_count",
+    "unreachable_since",
+)
+
+
+class Ledger:
+    """Handle on one ledger file. Open one per process (connections do not cross fork)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self.path = path
+
+    # -- opening -------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Ledger:
+        """Open (creating if needed) the ledger at ``path``.
+
+        Raises ``SchemaError`` for a newer schema or a file that is not a ledger.
+        """
+        where = os.fspath(path)
+        Path(where).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(where, timeout=schema.BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            schema.configure(conn)
+            schema.ensure(conn, where)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise SchemaError(f"{where} is not a usable ledger: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, where)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it or none of it."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot across several SELECTs."""
+        self._conn.execute("BEGIN")
+        try:
+            yield self._conn
+        finally:
+            self._conn.execute("COMMIT")
+
+    # -- writing -------------------------------------------------------
+    def create_jobs(self, specs: Sequence[JobSpec]) -> List[JobRecord]:
+        """Add jobs in state ``submitting``; ids and submit numbers assigned at once."""
+        for spec in specs:
+            check_run(spec.run)
+            check_text("job name", spec.name)
+        created: List[int] = []
+        with self._write() as db:
+            stamp = now()
+            for spec in specs:
+                (last,) = db.execute(
+                    "SELECT COALESCE(MAX(submit_num), 0) FROM jobs WHERE run = ? AND name = ?",
+                    (spec.run, spec.name),
+                ).fetchone()
+                cursor = db.execute(
+                    "INSERT INTO jobs (run, name, submit_num, platform, host, install_target,"
+                    " runner, job_dir, state, script_path, directives, env, created, updated)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?)",
+                    (
+                        spec.run,
+                        spec.name,
+                        last + 1,
+                        spec.platform,
+                        spec.host,
+                        spec.install_target,
+                        spec.runner,
+                        JobState.SUBMITTING.value,
+                        spec.script_path,
+                        to_json(spec.directives),
+                        to_json(spec.env),
+                        stamp,
+                        stamp,
+                    ),
+                )
+                job_id = cursor.lastrowid
+                assert job_id is not None  # an INSERT into a rowid table always has one
+                db.execute(
+                    "UPDATE jobs SET job_dir = ? WHERE id = ?",
+                    (job_dir_for(spec.run, job_id, spec.name), job_id),
+                )
+                _event(db, job_id, stamp, EventKind.CREATE, f"submit number {last + 1}")
+                created.append(job_id)
+            return [self._get(db, i) for i in created]
+
+    def record_submitted(self, job_id: int, host: str, runner_id: str) -> JobRecord:
+        """The runner accepted the job: ``submitting`` -> ``submitted``.
+
+        A job already past ``submitting`` (a poll got there first) keeps its
+        state; host and runner id are recorded either way.
+        """
+        with self._write() as db:
+            job = self._get(db, job_id)
+            stamp = now()
+            db.execute(
+                "UPDATE jobs SET host = ?, runner_id = ?, updated = ? WHERE id = ?",
+                (host, runner_id, stamp, job_id),
+            )
+            _event(db, job_id, stamp, EventKind.SUBMIT, f"{runner_id} on {host}")
+            if job.state in (JobState.SUBMITTING, JobState.UNKNOWN):
+                _set_state(db, job, JobState.SUBMITTED, "the runner accepted the job", stamp)
+            return self._get(db, job_id)
+
+    def apply(self, updates: Sequence[JobUpdate]) -> ApplyReport:
+        """Apply a batch of updates in one transaction.
+
+        An update that changes nothing writes nothing (no event, no new
+        ``updated`` time). An unknown job id aborts the whole batch.
+        """
+        changed: List[int] = []
+        stale: List[int] = []
+        unchanged: List[int] = []
+        with self._write() as db:
+            stamp = now()
+            for update in updates:
+                job = self._get(db, update.job_id)
+                if update.expect_state is not None and job.state is not update.expect_state:
+                    stale.append(job.id)
+                    continue
+                if _apply_one(db, job, update, stamp):
+                    changed.append(job.id)
+                else:
+                    unchanged.append(job.id)
+        return ApplyReport(tuple(changed), tuple(stale), tuple(unchanged))
+
+    def mark_kill_requested(self, job_ids: Iterable[int], detail: str = "") -> List[JobRecord]:
+        """Remember that a kill was asked for (a later exit by signal is then ``killed``)."""
+        ids = list(job_ids)
+        with self._write() as db:
+            stamp = now()
+            for job_id in ids:
+                job = self._get(db, job_id)
+                if job.kill_requested:
+                    continue
+                db.execute(
+                    "UPDATE jobs SET kill_requested = 1, updated = ? WHERE id = ?",
+                    (stamp, job_id),
+                )
+                _event(db, job_id, stamp, EventKind.KILL, detail or "kill requested")
+            return [self._get(db, i) for i in ids]
+
+    # -- reading -------------------------------------------------------
+    def get(self, ref: str | int) -> JobRecord:
+        """A job by id or by its reference ``run/id``."""
+        if isinstance(ref, int):
+            return self._get(self._conn, ref)
+        run, sep, tail = ref.rpartition("/")
+        if not sep or not tail.isdigit():
+            raise JobNotFound(f"{ref!r} is not a job reference (expected RUN/ID)")
+        job = self._get(self._conn, int(tail))
+        if job.run != run:
+            raise JobNotFound(f"no job {ref!r}: job {tail} belongs to run {job.run!r}")
+        return job
+
+    def find(
+        self,
+        run: Optional[str] = None,
+        ids: Optional[Iterable[int]] = None,
+        states: Optional[Iterable[JobState]] = None,
+        name: Optional[str] = None,
+    ) -> List[JobRecord]:
+        """Jobs matching every filter given, oldest first."""
+        where: List[str] = []
+        args: List[Any] = []
+        for column, values in (
+            ("id", None if ids is None else list(ids)),
+            ("state", None if states is None else [JobState(s).value for s in states]),
+        ):
+            if values is not None:
+                if not values:
+                    return []
+                where.append(f"{column} IN ({', '.join('?' * len(values))})")
+                args.extend(values)
+        if run is not None:
+            where.append("run = ?")
+            args.append(run)
+        if name is not None:
+            where.append("name = ?")
+            args.append(name)
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs"  # noqa: S608 (fixed column names; values bound)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [job_from_row(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
+
+    def events(self, job_id: int, kinds: Optional[Iterable[EventKind]] = None) -> List[Event]:
+        """A job's history, oldest first."""
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ?"  # noqa: S608
+        args: List[Any] = [job_id]
+        if kinds is not None:
+            wanted = [EventKind(k).value for k in kinds]
+            sql += f" AND kind IN ({', '.join('?' * len(wanted))})"
+            args.extend(wanted)
+        return [event_from_row(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
+
+    def runs(self) -> List[RunSummary]:
+        """Every run in the ledger, oldest first, with a count of jobs per state."""
+        with self._read() as db:
+            totals = db.execute(
+                "SELECT run, COUNT(*), MIN(created), MAX(updated), MIN(id) FROM jobs"
+                " GROUP BY run ORDER BY MIN(id)"
+            ).fetchall()
+            per_state: Dict[str, Dict[str, int]] = {}
+            for run, state, count in db.execute(
+                "SELECT run, state, COUNT(*) FROM jobs GROUP BY run, state"
+            ):
+                per_state.setdefault(run, {})[state] = count
+        return [
+            RunSummary(run=r[0], jobs=r[1], created=r[2], updated=r[3], states=per_state[r[0]])
+            for r in totals
+        ]
+
+    def resolve(self, arg: str, run: Optional[str] = None) -> JobRecord:
+        """The job a CLI JOB argument means (see ``resolve.resolve_job``)."""
+        return resolve_job(self, arg, run)
+
+    @staticmethod
+    def _get(db: sqlite3.Connection, job_id: int) -> JobRecord:
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"  # noqa: S608
+        row = db.execute(sql, (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(f"no job with id {job_id}")
+        return job_from_row(row)
+
+
+def _apply_one(db: sqlite3.Connection, job: JobRecord, update: JobUpdate, stamp: str) -> bool:
+    """Write what ``update`` changes in ``job``; say whether anything was written."""
+    columns: Dict[str, Any] = {}
+    for name in _PLAIN_FIELDS:
+        value = getattr(update, name)
+        if not isinstance(value, Keep) and value != getattr(job, name):
+            columns[name] = value.value if isinstance(value, enum.Enum) else value
+    if not isinstance(update.error, Keep) and update.error != job.error:
+        columns["error"] = update.error
+        if update.error is not None:
+            _event(db, job.id, stamp, EventKind.ERROR, update.error)
+    wrote = bool(columns)
+    if not isinstance(update.state, Keep) and update.state is not job.state:
+        columns["state"] = update.state.value
+        _state_event(db, job, update.state, update.reason, stamp)
+        wrote = True
+    if _record_messages(db, job.id, update, stamp):
+        wrote = True
+    for note in update.notes:
+        _event(db, job.id, stamp, note.kind, note.detail)
+        wrote = True
+    if wrote:
+        columns["updated"] = stamp
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        # column names come from _PLAIN_FIELDS and this function, never from input
+        sql = f"UPDATE jobs SET {assignments} WHERE id = ?"  # noqa: S608
+        db.execute(sql, (*columns.values(), job.id))
+    return wrote
+
+
+def _set_state(
+    db: sqlite3.Connection, job: JobRecord, state: JobState, reason: str, stamp: str
+) -> None:
+    db.execute("UPDATE jobs SET state = ?, updated = ? WHERE id = ?", (state.value, stamp, job.id))
+    _state_event(db, job, state, reason, stamp)
+
+
+def _state_event(
+    db: sqlite3.Connection, job: JobRecord, state: JobState, reason: str, stamp: str
+) -> None:
+    detail = f"{job.state.value} -> {state.value}"
+    _event(db, job.id, stamp, EventKind.STATE, f"{detail}: {reason}" if reason else detail)
+
+
+def _record_messages(db: sqlite3.Connection, job_id: int, update: JobUpdate, stamp: str) -> bool:
+    """Keep each status-file message once.
+
+    The file repeats nothing we must keep twice, but a job may send the same
+    message twice in one second: identical (time, severity, text) triples are
+    counted, and only those beyond what the ledger already holds are added.
+    """
+    if not update.messages:
+        return False
+    wanted = Counter((m.time, m.severity, m.text) for m in update.messages)
+    held: Counter[Tuple[str, str, str]] = Counter(
+        (row[0], row[1], row[2])
+        for row in db.execute(
+            "SELECT source_time, severity, detail FROM events WHERE job_id = ? AND kind = ?",
+            (job_id, EventKind.MESSAGE.value),
+        )
+    )
+    wrote = False
+    for message in update.messages:
+        key = (message.time, message.severity, message.text)
+        if held[key] < wanted[key]:
+            held[key] += 1
+            _event(
+                db, job_id, stamp, EventKind.MESSAGE, message.text, message.severity, message.time
+            )
+            wrote = True
+    return wrote
+
+
+def _event(
+    db: sqlite3.Connection,
+    job_id: int,
+    stamp: str,
+    kind: EventKind,
+    detail: str,
+    severity: Optional[str] = None,
+    source_time: Optional[str] = None,
+) -> None:
+    db.execute(
+        "INSERT INTO events (job_id, time, kind, detail, severity, source_time)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (job_id, stamp, kind.value, detail, severity, source_time),
+    )

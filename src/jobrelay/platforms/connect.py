@@ -1,0 +1,24 @@
+"""Build the transport a platform asks for."""
+
+from __future__ import annotations
+
+from jobrelay.transport.base import Transport
+from jobrelay.transport.local import LocalTransport
+from jobrelay.transport.ssh import SshTransport
+from jobrelay.transport.sshfree import SshFreeTransport
+
+from .model import Platform, TransportKind
+
+
+def transport_for(platform: Platform) -> Transport:
+    if platform.transport is TransportKind.LOCAL:
+        return LocalTransport()
+    ssh = SshTransport(
+        platform.ssh_command,
+        platform.rsync_command,
+        multiplex=platform.multiplex,
+        control_persist=platform.control_persist,
+    )
+    if platform.transport is TransportKind.SSH_FREE:
+        return SshFreeTransport(ssh)
+    return ssh

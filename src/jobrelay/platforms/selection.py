@@ -1,0 +1,121 @@
+"""Pick hosts for a platform, skipping those that were recently unreachable.
+
+The memory of bad hosts is a small JSON file under the state dir, so that
+separate CLI runs share it; updates hold an exclusive lock and land by
+atomic rename, so a reader never sees half a file and no update is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .model import Platform, Selection
+
+FORMAT_VERSION = 1
+
+
+class HostPicker:
+    """Candidates for one platform, best first; bad-host memory shared by platforms.
+
+    Host names key the memory: a host unreachable for one platform is
+    skipped by every platform listing it, each for its own ``bad_host_ttl``.
+    """
+
+    def __init__(
+        self,
+        platform: Platform,
+        state_path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.platform = platform
+        self.state_path = Path(state_path)
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    def candidates(self) -> list[str]:
+        """Hosts to try, in order. Never empty.
+
+        Hosts marked bad within ``bad_host_ttl`` are left out; if that leaves
+        none, all hosts are returned, the longest-ago marked first (the one
+        most likely to have come back).
+        """
+        hosts = list(self.platform.hosts)
+        if self.platform.selection is Selection.RANDOM:
+            self._rng.shuffle(hosts)
+        bad = self.bad_hosts()
+        good = [h for h in hosts if h not in bad]
+        if good:
+            return good
+        return sorted(hosts, key=lambda h: bad[h])
+
+    def bad_hosts(self) -> dict[str, float]:
+        """Host -> when it was marked bad, for the hosts still within the ttl."""
+        now = self._clock()
+        ttl = self.platform.bad_host_ttl
+        entries = _read(self.state_path)
+        return {
+            host: float(entry["since"])
+            for host, entry in entries.items()
+            if host in self.platform.hosts and now - float(entry["since"]) < ttl
+        }
+
+    def mark_bad(self, host: str, reason: str) -> None:
+        with self._update() as entries:
+            entries[host] = {"since": self._clock(), "reason": reason}
+
+    def mark_good(self, host: str) -> None:
+        if host not in _read(self.state_path):
+            return  # the common case: no lock, no write
+        with self._update() as entries:
+            entries.pop(host, None)
+
+    @contextlib.contextmanager
+    def _update(self) -> Iterator[dict[str, Any]]:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.state_path.with_name(self.state_path.name + ".lock")
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            entries = _read(self.state_path)
+            yield entries
+            _write_atomic(self.state_path, {"version": FORMAT_VERSION, "hosts": entries})
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The remembered hosts; an absent or damaged file remembers nothing."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    hosts = data.get("hosts") if isinstance(data, dict) else None
+    if not isinstance(hosts, dict):
+        return {}
+    return {
+        h: e
+        for h, e in hosts.items()
+        if isinstance(e, dict) and isinstance(e.get("since"), int | float)
+    }
+
+
+def _write_atomic(path: Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as stream:
+            json.dump(data, stream, indent=1, sort_keys=True)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

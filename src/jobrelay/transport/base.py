@@ -1,0 +1,99 @@
+"""The transport interface: run a command on a host, move files to and from it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    returncode: int | None  # None: it did not finish (timed out, or could not start)
+    stdout: bytes
+    stderr: str
+    timed_out: bool = False
+    unreachable: bool = False  # ssh exit 255, or a timeout before any output arrived
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def describe(self) -> str:
+        """One line saying what went wrong, for logs and error messages."""
+        if self.unreachable:
+            kind = "unreachable"
+        elif self.timed_out:
+            kind = "timed out"
+        else:
+            kind = f"exit {self.returncode}"
+        detail = self.stderr.strip().replace("\n", " | ")
+        return f"{kind}: {detail[:300]}" if detail else kind
+
+
+class Transport(ABC):
+    """How the controller reaches a job host. One instance serves many hosts."""
+
+    @abstractmethod
+    async def run(
+        self, host: str, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float
+    ) -> CommandOutcome:
+        """Run ``argv`` on ``host`` (no shell on our side; see ssh.py for the remote one)."""
+
+    @abstractmethod
+    async def push(
+        self,
+        host: str,
+        local_root: Path,
+        rel_paths: Sequence[str],
+        remote_root: str,
+        *,
+        timeout: float,
+    ) -> CommandOutcome:
+        """Copy ``local_root/P`` to ``remote_root/P`` for each P, in one transfer.
+
+        Parent directories under ``remote_root`` are created. A missing local
+        file is an error (the others are still copied).
+        """
+
+    @abstractmethod
+    async def pull(
+        self,
+        host: str,
+        remote_root: str,
+        rel_paths: Sequence[str],
+        local_root: Path,
+        *,
+        timeout: float,
+    ) -> CommandOutcome:
+        """Copy ``remote_root/P`` to ``local_root/P`` for each P, in one transfer.
+
+        A file missing on the host is not an error (the caller sees which ones
+        arrived); the others are still copied.
+        """
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections; safe to call twice."""
+
+
+class BadRelativePath(ValueError):
+    """A path given to push/pull that could leave its root."""
+
+
+def check_rel_paths(rel_paths: Sequence[str]) -> list[str]:
+    """Reject absolute paths, '..' parts and newlines: paths stay inside their root."""
+    checked = []
+    for rel in rel_paths:
+        parts = PurePosixPath(rel).parts
+        if (
+            not rel
+            or rel.startswith("/")
+            or ".." in parts
+            or any(c in rel for c in "\0\n\r")
+            or not parts
+        ):
+            raise BadRelativePath(f"not a plain relative path: {rel!r}")
+        checked.append(rel)
+    return checked

@@ -1,0 +1,175 @@
+"""The ssh transport: OpenSSH client commands, one multiplexed connection per host.
+
+The user's ssh command and ``~/.ssh/config`` (ProxyJump, Kerberos, keys)
+are used as they are: jobrelay only appends ControlMaster options, and ssh
+takes the first value it sees for an option, so an option the user put in
+``ssh_command`` wins over ours. Where multiplexing cannot work (no short
+private socket dir, the server refuses extra sessions), commands fall back
+to plain connections.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .base import CommandOutcome, Transport, check_rel_paths
+from .control_dir import make_control_dir
+from .process import ProcessResult, run_process
+from .quoting import remote_command_line
+from .rsync import files_from, pull_argv, push_argv
+
+SSH_FAILURE = 255  # ssh's own exit status: it could not connect or authenticate
+# stderr of an ssh whose multiplexed session failed before the command started
+MUX_FAILURE_SIGNS = (
+    "mux_client",
+    "muxclient",
+    "Session open refused",
+    "ControlSocket",
+    "control socket",
+    "administratively prohibited",
+)
+CLOSE_TIMEOUT = 10.0
+
+
+class SshTransport(Transport):
+    def __init__(
+        self,
+        ssh_command: Sequence[str] = ("ssh", "-oBatchMode=yes", "-oConnectTimeout=10"),
+        rsync_command: Sequence[str] = ("rsync",),
+        *,
+        multiplex: bool = True,
+        control_persist: int = 300,
+    ) -> None:
+        if not ssh_command:
+            raise ValueError("empty ssh command")
+        self.ssh_command = tuple(ssh_command)
+        self.rsync_command = tuple(rsync_command)
+        self.multiplex = multiplex
+        self.control_persist = control_persist
+        self._control_dir: Path | None = None
+        self._control_dir_failed = False
+        self._plain_hosts: set[str] = set()  # multiplexing failed there: plain connections
+        self._mux_hosts: set[str] = set()  # hosts a master may exist for (close ends them)
+
+    # ------------------------------------------------------------ command lines
+
+    @property
+    def control_path(self) -> str | None:
+        """The ControlPath pattern in use, or None when not multiplexing."""
+        if not self.multiplex or self._control_dir_failed:
+            return None
+        if self._control_dir is None:
+            self._control_dir = make_control_dir()
+            if self._control_dir is None:
+                self._control_dir_failed = True
+                return None
+        return f"{self._control_dir}/%C"
+
+    def ssh_argv(self, host: str) -> list[str]:
+        """The ssh command (without destination) used for ``host``, ours or rsync's."""
+        path = None if host in self._plain_hosts else self.control_path
+        if path is None:
+            return list(self.ssh_command)
+        self._mux_hosts.add(host)
+        return [
+            *self.ssh_command,
+            "-oControlMaster=auto",
+            f"-oControlPath={path}",
+            f"-oControlPersist={self.control_persist}",
+        ]
+
+    def command_argv(self, host: str, argv: Sequence[str]) -> list[str]:
+        # "--": a destination can never be read as an option
+        return [*self.ssh_argv(host), "--", host, remote_command_line(argv)]
+
+    # ------------------------------------------------------------ Transport
+
+    async def run(
+        self, host: str, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float
+    ) -> CommandOutcome:
+        while True:
+            multiplexed = host not in self._plain_hosts and self.control_path is not None
+            result = await run_process(self.command_argv(host, argv), stdin=stdin, timeout=timeout)
+            if multiplexed and _mux_failed(result):
+                self._plain_hosts.add(host)  # the command never started: safe to repeat
+                continue
+            return _outcome(result)
+
+    async def push(
+        self,
+        host: str,
+        local_root: Path,
+        rel_paths: Sequence[str],
+        remote_root: str,
+        *,
+        timeout: float,
+    ) -> CommandOutcome:
+        listing = files_from(check_rel_paths(rel_paths))
+        rsync = self.rsync_command
+        build = lambda: push_argv(rsync, self.ssh_argv(host), host, local_root, remote_root)  # noqa: E731
+        return await self._rsync(host, build, listing, timeout)
+
+    async def pull(
+        self,
+        host: str,
+        remote_root: str,
+        rel_paths: Sequence[str],
+        local_root: Path,
+        *,
+        timeout: float,
+    ) -> CommandOutcome:
+        listing = files_from(check_rel_paths(rel_paths))
+        Path(local_root).mkdir(parents=True, exist_ok=True)
+        rsync = self.rsync_command
+        build = lambda: pull_argv(rsync, self.ssh_argv(host), host, remote_root, local_root)  # noqa: E731
+        return await self._rsync(host, build, listing, timeout)
+
+    async def _rsync(
+        self, host: str, build: Callable[[], list[str]], listing: bytes, timeout: float
+    ) -> CommandOutcome:
+        while True:
+            multiplexed = host not in self._plain_hosts and self.control_path is not None
+            result = await run_process(build(), stdin=listing, timeout=timeout)
+            if multiplexed and _mux_failed(result):
+                self._plain_hosts.add(host)
+                continue
+            return _outcome(result)
+
+    async def check_master(self, host: str) -> bool:
+        """True if a master connection to ``host`` is up (``ssh -O check``)."""
+        path = self.control_path
+        if path is None:
+            return False
+        argv = [*self.ssh_command, f"-oControlPath={path}", "-O", "check", "--", host]
+        result = await run_process(argv, stdin=None, timeout=CLOSE_TIMEOUT)
+        return result.returncode == 0
+
+    async def close(self) -> None:
+        path = None if self._control_dir is None else f"{self._control_dir}/%C"
+        if path is not None:
+            for host in sorted(self._mux_hosts):
+                argv = [*self.ssh_command, f"-oControlPath={path}", "-O", "exit", "--", host]
+                await run_process(argv, stdin=None, timeout=CLOSE_TIMEOUT)
+        self._mux_hosts.clear()
+        if self._control_dir is not None:
+            # only our own private directory: the masters remove their sockets on exit
+            shutil.rmtree(self._control_dir, ignore_errors=True)
+            self._control_dir = None
+
+
+def _mux_failed(result: ProcessResult) -> bool:
+    if result.returncode != SSH_FAILURE:
+        return False
+    stderr = result.stderr.decode("utf-8", "replace")
+    return any(sign in stderr for sign in MUX_FAILURE_SIGNS)
+
+
+def _outcome(result: ProcessResult) -> CommandOutcome:
+    stderr = result.stderr.decode("utf-8", "replace")
+    if result.start_error:
+        stderr = f"cannot run: {result.start_error}"
+    # a timeout with no output at all: we never got as far as the remote command
+    unreachable = result.returncode == SSH_FAILURE or (result.timed_out and not result.stdout)
+    return CommandOutcome(result.returncode, result.stdout, stderr, result.timed_out, unreachable)

@@ -1,0 +1,236 @@
+"""The state contract as one table: status-file facts + runner answer + previous state.
+
+Each row is one situation a poll can meet; ``expect`` names the Decision
+fields that row is about (state always; exits, counts, errors where they matter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Optional
+
+import pytest
+
+from jobrelay.ledger.records import ExitSource
+from jobrelay.manager.reconcile import LOST_AFTER_LOOKS, PrevJob, RunnerView, reconcile
+from jobrelay.runners.base import RunnerJobInfo
+from jobrelay.runners.base import RunnerState as R
+from jobrelay.states import JobState as S
+from jobrelay.status.facts import StatusFacts
+
+T = "2026-11-25T01:02:03Z"
+
+# what the status file may say
+NO_FILE = StatusFacts(exists=False)
+NO_ID = StatusFacts(exists=True, submit_time=T)  # agent wrote the file, no runner id yet
+QUEUED = StatusFacts(exists=True, runner_name="slurm", runner_id="42", submit_time=T)
+STARTED = replace(QUEUED, pid=4242, host="node1", start_time=T)
+OK = replace(STARTED, exit="succeeded", exit_code=0, exit_time=T)
+OK_NO_CODE = replace(STARTED, exit="succeeded", exit_time=T)
+CODE3 = replace(STARTED, exit="failed", exit_code=3, exit_time=T)
+TERM = replace(STARTED, exit="failed", exit_code=143, exit_signal="TERM", exit_time=T)
+BY_AGENT = replace(STARTED, exit="failed", exit_signal="KILL", exit_by="agent", exit_time=T)
+
+# what the runner may say
+NOT_ASKED = RunnerView.not_asked()
+FAILED_QUERY = RunnerView.failed("squeue: timed out after 30s")
+
+
+def runner(
+    state: R, code: Optional[int] = None, sig: Optional[str] = None, why: str = ""
+) -> RunnerView:
+    return RunnerView.answered(RunnerJobInfo("42", state, code, sig, why))
+
+
+PENDING = runner(R.PENDING, why="PD")
+RUNNING = runner(R.RUNNING, why="R")
+GONE = runner(R.GONE)
+DONE_1 = runner(R.DONE, code=1, why="NODE_FAIL")
+DONE_KILL = runner(R.DONE, sig="KILL", why="CANCELLED")
+DONE_0 = runner(R.DONE, code=0, why="COMPLETED")
+DONE_BLIND = runner(R.DONE)  # ended, exit unknown (e.g. a background pid gone)
+
+
+def prev(
+    state: S, kill: bool = False, forgot: int = 0, source: Optional[ExitSource] = None
+) -> PrevJob:
+    return PrevJob(state, kill_requested=kill, forgot_count=forgot, exit_source=source)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    facts: Optional[StatusFacts]
+    runner: RunnerView
+    prev: PrevJob
+    state: S
+    expect: Mapping[str, Any] = field(default_factory=dict)
+    reason_has: str = ""
+    submit_error: Optional[str] = None
+
+
+FILE = ExitSource.STATUS_FILE
+RUN = ExitSource.RUNNER
+
+# one row per case reads as a table: keep the formatter out
+# fmt: off
+CASES = [
+    # -- host unreachable: unknown, never terminal, never a failure ------------------
+    Case("unreachable running", None, NOT_ASKED, prev(S.RUNNING, forgot=1), S.UNKNOWN,
+         {"host_unreachable": True, "forgot_count": 1, "exit_code": None}, "could not be reached"),
+    Case("unreachable submitting", None, NOT_ASKED, prev(S.SUBMITTING), S.UNKNOWN,
+         {"host_unreachable": True}),
+    Case("unreachable again stays unknown", None, NOT_ASKED, prev(S.UNKNOWN), S.UNKNOWN),
+    Case("unreachable succeeded stays", None, NOT_ASKED, prev(S.SUCCEEDED, source=FILE),
+         S.SUCCEEDED, {"host_unreachable": True}),
+    Case("unreachable lost stays", None, NOT_ASKED, prev(S.LOST, forgot=2), S.LOST),
+    Case("back from unknown, running", STARTED, RUNNING, prev(S.UNKNOWN), S.RUNNING,
+         {"host_unreachable": False}),
+    Case("back from unknown, queued", QUEUED, NOT_ASKED, prev(S.UNKNOWN), S.SUBMITTED),
+    Case("back from unknown, nothing known yet", NO_ID, NOT_ASKED, prev(S.UNKNOWN), S.SUBMITTING),
+    # -- exit in the status file is authoritative ------------------------------------
+    Case("file success", OK, NOT_ASKED, prev(S.RUNNING), S.SUCCEEDED,
+         {"exit_code": 0, "exit_signal": None, "exit_source": FILE}),
+    Case("file success without a code", OK_NO_CODE, NOT_ASKED, prev(S.RUNNING), S.SUCCEEDED,
+         {"exit_code": 0}),
+    Case("file success, runner gone", OK, GONE, prev(S.RUNNING), S.SUCCEEDED,
+         {"forgot_count": 0, "record_forgot": False}),
+    Case("file success, runner still running", OK, RUNNING, prev(S.RUNNING), S.SUCCEEDED),
+    Case("file success, runner says failed", OK, DONE_1, prev(S.RUNNING), S.SUCCEEDED),
+    Case("file success, runner query failed", OK, FAILED_QUERY, prev(S.RUNNING), S.SUCCEEDED),
+    Case("file success from submitting", OK, NOT_ASKED, prev(S.SUBMITTING), S.SUCCEEDED),
+    Case("file exit code", CODE3, RUNNING, prev(S.RUNNING), S.FAILED,
+         {"exit_code": 3, "exit_signal": None, "exit_source": FILE}, "exit code 3"),
+    Case("file signal, no kill asked", TERM, GONE, prev(S.RUNNING), S.FAILED,
+         {"exit_signal": "TERM", "exit_code": 143}, "signal TERM"),
+    Case("file signal after kill", TERM, GONE, prev(S.RUNNING, kill=True), S.KILLED,
+         {"exit_signal": "TERM", "exit_source": FILE}, "kill request"),
+    Case("agent wrote exit after SIGKILL", BY_AGENT, GONE, prev(S.RUNNING, kill=True), S.KILLED,
+         {"exit_signal": "KILL"}),
+    Case("file exit code after kill, no signal", CODE3, NOT_ASKED, prev(S.RUNNING, kill=True),
+         S.FAILED, {"exit_code": 3}),
+    Case("file success despite kill", OK, NOT_ASKED, prev(S.RUNNING, kill=True), S.SUCCEEDED),
+    # -- no exit: progress ---------------------------------------------------------------
+    Case("started, runner not asked", STARTED, NOT_ASKED, prev(S.SUBMITTED), S.RUNNING,
+         {"runner_id": "42"}),
+    Case("started, runner running", STARTED, RUNNING, prev(S.SUBMITTED, forgot=1), S.RUNNING,
+         {"forgot_count": 0}),
+    Case("queued, runner pending", QUEUED, PENDING, prev(S.SUBMITTED), S.SUBMITTED,
+         {"forgot_count": 0}, "waiting in the runner"),
+    Case("queued, runner running, wrapper not started", QUEUED, RUNNING, prev(S.SUBMITTED),
+         S.SUBMITTED, {}, "has not started"),
+    Case("file missing, runner running", NO_FILE, RUNNING, prev(S.RUNNING), S.RUNNING),
+    Case("file missing, not asked", NO_FILE, NOT_ASKED, prev(S.RUNNING), S.RUNNING),
+    # -- transient submitting ------------------------------------------------------------
+    Case("submitting, file has runner id", QUEUED, NOT_ASKED, prev(S.SUBMITTING), S.SUBMITTED,
+         {"runner_id": "42"}),
+    Case("submitting, file shows start", STARTED, NOT_ASKED, prev(S.SUBMITTING), S.RUNNING),
+    Case("submitting, never reached the runner", NO_ID, NOT_ASKED, prev(S.SUBMITTING),
+         S.SUBMIT_FAILED, {"error": "sbatch: error: invalid partition"}, "never reached",
+         submit_error="sbatch: error: invalid partition"),
+    Case("submitting, no file, never reached", NO_FILE, NOT_ASKED, prev(S.SUBMITTING),
+         S.SUBMIT_FAILED, {}, "disk full", submit_error="cannot write job dir: disk full"),
+    Case("submitting, no id yet, no word from agent", NO_ID, NOT_ASKED, prev(S.SUBMITTING),
+         S.SUBMITTING, {"runner_id": None}),
+    Case("submitting, submit error but file has id", QUEUED, NOT_ASKED, prev(S.SUBMITTING),
+         S.SUBMITTED, {}, submit_error="reply lost"),
+    # -- runner query failed: keep state, carry the error ------------------------------
+    Case("runner query failed, running", STARTED, FAILED_QUERY, prev(S.RUNNING), S.RUNNING,
+         {"error": "squeue: timed out after 30s"}, "query failed"),
+    Case("runner query failed, suspect stays suspect", QUEUED, FAILED_QUERY,
+         prev(S.SUBMITTED, forgot=1), S.SUBMITTED, {"forgot_count": 1, "record_forgot": False}),
+    Case("runner query failed, kill asked", STARTED, FAILED_QUERY,
+         prev(S.RUNNING, kill=True, forgot=1), S.RUNNING, {"forgot_count": 1}),
+    # -- runner says done, the file has no exit --------------------------------------------
+    Case("runner done exit 1, no file exit", STARTED, DONE_1, prev(S.RUNNING), S.FAILED,
+         {"exit_code": 1, "exit_source": RUN}, "from the runner (NODE_FAIL)"),
+    Case("runner done exit 0, no file exit", STARTED, DONE_0, prev(S.RUNNING), S.FAILED,
+         {"exit_code": 0, "exit_source": RUN}, "without recording an exit"),
+    Case("runner done by signal", STARTED, DONE_KILL, prev(S.RUNNING), S.FAILED,
+         {"exit_signal": "KILL"}, "signal KILL from the runner"),
+    Case("runner done by signal after kill", QUEUED, DONE_KILL, prev(S.SUBMITTED, kill=True),
+         S.KILLED, {"exit_signal": "KILL", "exit_source": RUN}),
+    # -- runner forgot the job: two looks -------------------------------------------------
+    Case("gone, first look", STARTED, GONE, prev(S.RUNNING), S.RUNNING,
+         {"forgot_count": 1, "record_forgot": False}, "will look again"),
+    Case("gone, second look", STARTED, GONE, prev(S.RUNNING, forgot=1), S.LOST,
+         {"forgot_count": 2, "record_forgot": True, "exit_code": None}, "2 looks"),
+    Case("gone while queued, first look", QUEUED, GONE, prev(S.SUBMITTED), S.SUBMITTED,
+         {"forgot_count": 1}),
+    Case("gone while queued, second look", QUEUED, GONE, prev(S.SUBMITTED, forgot=1), S.LOST),
+    Case("gone, file missing, second look", NO_FILE, GONE, prev(S.RUNNING, forgot=1), S.LOST),
+    Case("gone after kill, first look", STARTED, GONE, prev(S.RUNNING, kill=True), S.RUNNING,
+         {"forgot_count": 1}),
+    Case("gone after kill, second look", STARTED, GONE, prev(S.RUNNING, kill=True, forgot=1),
+         S.KILLED, {"record_forgot": True, "exit_signal": None}, "kill was requested"),
+    Case("gone from unknown, first look", QUEUED, GONE, prev(S.UNKNOWN), S.SUBMITTED,
+         {"forgot_count": 1}),
+    Case("done without exit, first look", STARTED, DONE_BLIND, prev(S.RUNNING), S.RUNNING,
+         {"forgot_count": 1}, "says the job ended"),
+    Case("done without exit, second look", STARTED, DONE_BLIND, prev(S.RUNNING, forgot=1), S.LOST,
+         {"record_forgot": True}),
+    Case("runner knows it again: count resets", STARTED, RUNNING, prev(S.RUNNING, forgot=1),
+         S.RUNNING, {"forgot_count": 0}),
+    Case("not asked: count kept", STARTED, NOT_ASKED, prev(S.RUNNING, forgot=1), S.RUNNING,
+         {"forgot_count": 1}),
+    # -- requeue ----------------------------------------------------------------------------
+    Case("requeued after running", STARTED, PENDING, prev(S.RUNNING), S.SUBMITTED,
+         {"forgot_count": 0}, "requeued"),
+    Case("requeued job still pending", STARTED, PENDING, prev(S.SUBMITTED), S.SUBMITTED),
+    # -- final states are sticky, except a file exit over an exit-less decision ------
+    Case("lost, then the file shows success", OK, GONE, prev(S.LOST, forgot=2), S.SUCCEEDED,
+         {"exit_code": 0, "exit_source": FILE}, "replaces 'lost'"),
+    Case("lost, then the file shows a failure", CODE3, NOT_ASKED, prev(S.LOST, forgot=2), S.FAILED,
+         {"exit_code": 3}, "source of truth"),
+    Case("killed as gone, then the file shows TERM", TERM, GONE,
+         prev(S.KILLED, kill=True, forgot=2), S.KILLED, {"exit_signal": "TERM"}, "replaces"),
+    Case("failed from the runner, file shows success", OK, DONE_0, prev(S.FAILED, source=RUN),
+         S.SUCCEEDED, {"exit_source": FILE}, "from the runner"),
+    Case("lost, runner running again: stays lost", STARTED, RUNNING, prev(S.LOST, forgot=2),
+         S.LOST ),
+    Case("failed from file is final", OK, RUNNING, prev(S.FAILED, source=FILE), S.FAILED,
+         {"exit_code": None, "exit_source": None}, "final"),
+    Case("succeeded is final", STARTED, PENDING, prev(S.SUCCEEDED, source=FILE), S.SUCCEEDED),
+    Case("killed from file is final", OK, NOT_ASKED, prev(S.KILLED, kill=True, source=FILE),
+         S.KILLED ),
+    Case("submit-failed is final", OK, RUNNING, prev(S.SUBMIT_FAILED), S.SUBMIT_FAILED),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_reconcile(case: Case) -> None:
+    decision = reconcile(case.facts, case.runner, case.prev, submit_error=case.submit_error)
+    assert decision.state is case.state, decision.reason
+    for attribute, wanted in case.expect.items():
+        assert getattr(decision, attribute) == wanted, (attribute, decision)
+    assert case.reason_has in decision.reason
+    assert decision.reason  # every decision says why
+    if case.facts is None:
+        assert decision.host_unreachable
+
+
+def test_table_covers_every_state() -> None:
+    produced = {c.state for c in CASES}
+    assert produced == set(S), set(S) - produced
+
+
+def test_table_names_are_unique() -> None:
+    names = [c.name for c in CASES]
+    assert len(names) == len(set(names))
+
+
+def test_lost_takes_the_contract_number_of_looks() -> None:
+    # walk a job through consecutive "gone" answers, feeding each decision back
+    state = prev(S.RUNNING)
+    looks = 0
+    while not state.state.is_final:
+        looks += 1
+        decision = reconcile(STARTED, GONE, state)
+        state = prev(decision.state, forgot=decision.forgot_count)
+    assert (state.state, looks) == (S.LOST, LOST_AFTER_LOOKS)
+
+
+def test_runner_view_is_answer_or_error() -> None:
+    with pytest.raises(ValueError):
+        RunnerView(info=RunnerJobInfo("1", R.GONE), error="both")
