@@ -66,7 +66,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 job=job.job,
                 dir=job.dir,
                 verb=request.verb,
-                error=f"run root {request.run_root!r} refused: this agent is confined to {confine!r}",
+                error=f"run root {request.run_root!r} refused: agent confined to {confine!r}",
             )
             out.line(refused.to_json())
     else:

@@ -139,7 +139,11 @@ class Agent:
         finally:
             lock.release()
         return JobReply(
-            job=req.job, dir=req.dir, verb="submit", runner_id=outcome.runner_id, status=asdict(facts)
+            job=req.job,
+            dir=req.dir,
+            verb="submit",
+            runner_id=outcome.runner_id,
+            status=asdict(facts),
         )
 
     # -- poll ------------------------------------------------------------
@@ -236,7 +240,8 @@ class Agent:
         for slot in group:
             assert slot.facts is not None and slot.facts.runner_id is not None
             targets.append(KillTarget(slot.facts.runner_id, slot.facts.pid, slot.path))
-        for slot, outcome in zip(group, runner.kill(targets, run_command)):
+        outcomes = runner.kill(targets, run_command)  # one per target, in order
+        for slot, outcome in zip(group, outcomes):  # noqa: B905 (strict= is 3.10+)
             if not outcome.ok:
                 slot.error = f"kill failed: {outcome.detail}"
                 continue

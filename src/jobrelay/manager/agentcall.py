@@ -18,7 +18,7 @@ from ..agent.protocol import (
     Request,
     parse_reply_line,
 )
-from ..platforms.config import Platform
+from ..platforms.model import Platform, TransportKind
 from ..transport.base import Transport
 
 AGENT_DIR = ".jobrelay"  # under the run root on each install target
@@ -54,11 +54,11 @@ class AgentCaller:
         return self._agent
 
     def agent_argv(self) -> list[str]:
-        if self.platform.transport == "local":
+        if self.platform.transport is TransportKind.LOCAL:
             # -S: no site-packages scan; the zipapp carries what it needs.
             return [sys.executable, "-S", str(self.agent_file)]
         remote = f"{self.platform.run_root.rstrip('/')}/{AGENT_DIR}/{self.agent_file.name}"
-        return [*self.platform.python_command, "-S", remote]
+        return [*self.platform.python, "-S", remote]
 
     async def call(
         self, host: str, verb: str, jobs: list[JobRequest], timeout: float
@@ -67,12 +67,12 @@ class AgentCaller:
             verb=verb,
             run_root=self.platform.run_root,
             jobs=jobs,
-            runner_options=self.platform.runner_options(),
+            runner_options=runner_options(self.platform),
         )
         payload = request.to_json().encode()
         outcome = await self.transport.run(host, self.agent_argv(), stdin=payload, timeout=timeout)
         if (
-            self.platform.transport != "local"
+            self.platform.transport is not TransportKind.LOCAL
             and outcome.returncode == 2
             and any(m in outcome.stderr for m in MISSING_AGENT_MARKERS)
         ):
@@ -117,6 +117,16 @@ class AgentCaller:
             )
         self.installs += 1
         return None
+
+
+def runner_options(platform: Platform) -> dict[str, Any]:
+    """The RunnerOptions fields the agent gets for this platform."""
+    options: dict[str, Any] = {"command_timeout": platform.command_timeout}
+    if platform.cluster:
+        options["cluster"] = platform.cluster
+    if platform.runner_prefix:
+        options["command_prefix"] = list(platform.runner_prefix)
+    return options
 
 
 def parse_lines(host: str, stdout: bytes) -> AgentReply:

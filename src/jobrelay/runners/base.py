@@ -108,6 +108,9 @@ class Runner(ABC):
     #: True when a successful kill() has verified the job's processes are gone,
     #: so the agent may record the exit itself if the wrapper could not
     kill_verifies_gone: ClassVar[bool] = False
+    #: True when only the host that started a job can see it (background: /proc;
+    #: at: the host's atd), so poll and kill must go to that host
+    host_bound: ClassVar[bool] = False
 
     def __init__(self, options: Optional[RunnerOptions] = None) -> None:
         self.options = options or RunnerOptions()

@@ -1,0 +1,338 @@
+"""The controller: batches jobs per host, picks hosts, reconciles agent reports.
+
+Every public method takes and returns ledger records; the ledger is updated
+once per agent reply batch, in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..agent.protocol import JobRequest
+from ..ledger.records import JobRecord, JobSpec, JobUpdate
+from ..ledger.store import Ledger
+from ..platforms.connect import transport_for
+from ..platforms.model import Platform, TransportKind
+from ..platforms.selection import HostPicker
+from ..runners.registry import RunnerLoadError, runner_class
+from ..states import JobState
+from ..transport.base import Transport
+from .agentcall import AgentCaller, AgentReply
+from .decision_update import update_for
+from .reconcile import PrevJob, RunnerView, reconcile
+from .replies import facts_from_reply, runner_view
+
+Progress = Callable[[int], None]  # called with how many jobs just got an answer
+CONCURRENT_CALLS = 4  # agent calls in flight per controller
+
+
+@dataclass(frozen=True)
+class SubmitItem:
+    """One job to submit: the user's script and how to run it."""
+
+    script_path: Path
+    name: str
+    directives: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class ControllerError(Exception):
+    """A request the controller refuses as a whole (unknown platform, unreadable script)."""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Controller:
+    def __init__(self, home: Path, platforms: dict[str, Platform], ledger: Ledger) -> None:
+        self.home = home
+        self.platforms = platforms
+        self.ledger = ledger
+        self._transports: dict[str, Transport] = {}
+        self._callers: dict[str, AgentCaller] = {}
+        self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
+
+    # -- plumbing ---------------------------------------------------------
+    def platform(self, name: str) -> Platform:
+        try:
+            return self.platforms[name]
+        except KeyError:
+            known = ", ".join(sorted(self.platforms)) or "none"
+            raise ControllerError(f"unknown platform {name!r} (configured: {known})") from None
+
+    def transport(self, platform: Platform) -> Transport:
+        if platform.name not in self._transports:
+            self._transports[platform.name] = transport_for(platform)
+        return self._transports[platform.name]
+
+    def caller(self, platform: Platform) -> AgentCaller:
+        if platform.name not in self._callers:
+            self._callers[platform.name] = AgentCaller(
+                platform, self.transport(platform), self.home
+            )
+        return self._callers[platform.name]
+
+    def picker(self, platform: Platform) -> HostPicker:
+        return HostPicker(platform, self.home / "bad-hosts.json")
+
+    async def close(self) -> None:
+        for transport in self._transports.values():
+            await transport.close()
+
+    async def _call(
+        self, platform: Platform, hosts: Sequence[str], verb: str, jobs: list[JobRequest]
+    ) -> AgentReply:
+        """Try ``hosts`` in order until one answers; remember the unreachable ones."""
+        picker = self.picker(platform)
+        caller = self.caller(platform)
+        reply = AgentReply(hosts[0] if hosts else "?", unreachable=True, error="no host")
+        async with self._slots:
+            for host in hosts:
+                reply = await caller.call(host, verb, jobs, timeout=platform.command_timeout)
+                if reply.unreachable and not reply.replies:
+                    picker.mark_bad(host, reply.error or "unreachable")
+                    continue
+                picker.mark_good(host)
+                return reply
+        return reply
+
+    # -- submit -----------------------------------------------------------
+    async def submit(
+        self,
+        items: Sequence[SubmitItem],
+        platform_name: str,
+        run: str,
+        progress: Progress | None = None,
+    ) -> list[JobRecord]:
+        platform = self.platform(platform_name)
+        if platform.transport is TransportKind.SSH_FREE:
+            raise ControllerError(f"platform {platform.name!r}: ssh-free submission not available")
+        try:
+            runner_class(platform.runner)
+        except RunnerLoadError as exc:
+            raise ControllerError(f"platform {platform.name!r}: {exc}") from exc
+        scripts = []
+        for item in items:
+            try:
+                scripts.append(item.script_path.read_text(errors="surrogateescape"))
+            except OSError as exc:
+                raise ControllerError(
+                    f"job {item.name!r}: cannot read script {item.script_path}: {exc.strerror}"
+                ) from exc
+        records = self.ledger.create_jobs(
+            [
+                JobSpec(
+                    run=run,
+                    name=item.name,
+                    platform=platform.name,
+                    install_target=platform.install_target,
+                    runner=platform.runner,
+                    script_path=str(item.script_path.resolve()),
+                    directives={**_directive_dict(platform), **item.directives},
+                    env=item.env,
+                )
+                for item in items
+            ]
+        )
+        texts = dict(zip((r.id for r in records), scripts, strict=True))
+        batches = _chunks(records, platform.max_batch)
+        done = await asyncio.gather(
+            *(self._submit_batch(platform, batch, texts, progress) for batch in batches)
+        )
+        return [job for batch in done for job in batch]
+
+    async def _submit_batch(
+        self,
+        platform: Platform,
+        batch: list[JobRecord],
+        texts: dict[int, str],
+        progress: Progress | None,
+    ) -> list[JobRecord]:
+        requests = [
+            JobRequest(
+                job=job.ref,
+                dir=job.job_dir,
+                runner=job.runner,
+                name=job.name,
+                script=texts[job.id],
+                directives=dict(job.directives),
+                env=dict(job.env),
+            )
+            for job in batch
+        ]
+        reply = AgentReply("?", unreachable=True)
+        for attempt in range(platform.submit_retry_budget + 1):
+            reply = await self._call(
+                platform, self.picker(platform).candidates(), "submit", requests
+            )
+            if not (reply.unreachable and not reply.replies):
+                break
+            await asyncio.sleep(min(2.0**attempt, 10.0))
+        updates: list[JobUpdate] = []
+        stamp = utc_now()
+        for job in batch:
+            line = reply.replies.get(job.ref)
+            if line is None:
+                if reply.unreachable:
+                    why = f"no host of platform {platform.name!r} reachable: {reply.error}"
+                    updates.append(_submit_failed(job, why))
+                # Else the call was cut: the job may have reached the runner. It
+                # stays 'submitting' and the next poll reads its status file.
+                continue
+            facts = facts_from_reply(line)
+            error = line.get("error")
+            decision = reconcile(
+                facts,
+                RunnerView.not_asked(),
+                PrevJob.of(job),
+                submit_error=error
+                if isinstance(error, str) and not line.get("runner_id")
+                else None,
+            )
+            update = update_for(job, decision, facts, stamp)
+            updates.append(_with_host(update, reply.host))
+        if updates:
+            self.ledger.apply(updates)
+        if progress:
+            progress(len(batch))
+        return [self.ledger.get(job.id) for job in batch]
+
+    # -- poll and kill ----------------------------------------------------
+    async def poll(
+        self, jobs: Iterable[JobRecord], progress: Progress | None = None
+    ) -> list[JobRecord]:
+        return await self._over_hosts("poll", list(jobs), progress)
+
+    async def kill(
+        self, jobs: Iterable[JobRecord], progress: Progress | None = None
+    ) -> list[JobRecord]:
+        wanted = [job for job in jobs if not job.state.is_final]
+        self.ledger.mark_kill_requested([job.id for job in wanted], "kill requested by the user")
+        fresh = [self.ledger.get(job.id) for job in wanted]
+        return await self._over_hosts("kill", fresh, progress)
+
+    async def _over_hosts(
+        self, verb: str, jobs: list[JobRecord], progress: Progress | None
+    ) -> list[JobRecord]:
+        groups: dict[tuple[str, str], list[JobRecord]] = {}
+        for job in jobs:
+            if job.state.is_final and verb == "poll" and job.state is not JobState.LOST:
+                continue
+            platform = self.platform(job.platform)
+            groups.setdefault(_group_key(platform, job), []).append(job)
+        calls = []
+        for (platform_name, where), members in groups.items():
+            platform = self.platform(platform_name)
+            for batch in _chunks(members, platform.max_batch):
+                calls.append(self._visit(platform, where, verb, batch, progress))
+        await asyncio.gather(*calls)
+        return [self.ledger.get(job.id) for job in jobs]
+
+    async def _visit(
+        self,
+        platform: Platform,
+        where: str,
+        verb: str,
+        batch: list[JobRecord],
+        progress: Progress | None,
+    ) -> None:
+        bound = where.startswith("host:")
+        hosts = [where[5:]] if bound else self.picker(platform).candidates()
+        requests = [JobRequest(job=job.ref, dir=job.job_dir) for job in batch]
+        reply = await self._call(platform, hosts, verb, requests)
+        stamp = utc_now()
+        updates = []
+        for job in batch:
+            line = reply.replies.get(job.ref)
+            if line is None and not reply.unreachable:
+                updates.append(_call_error(job, reply.error or "no reply for this job"))
+                continue
+            facts = facts_from_reply(line) if line is not None else None
+            if line is not None and line.get("error") and facts is None:
+                updates.append(_call_error(job, str(line["error"])))
+                continue
+            submit_error = None
+            if (
+                line is not None
+                and job.state is JobState.SUBMITTING
+                and facts is not None
+                and not facts.runner_id
+                and not facts.started
+                and not line.get("in_progress")
+                # a concurrent submit may not have reached the host yet
+                and _older_than(job, platform.command_timeout * 2)
+            ):
+                submit_error = "the submission was interrupted before the runner took the job"
+            view = runner_view(line) if line is not None else RunnerView.failed(reply.error or "")
+            decision = reconcile(facts, view, PrevJob.of(job), submit_error=submit_error)
+            update = update_for(job, decision, facts, stamp)
+            if line is not None and line.get("error") and verb == "kill":
+                update = _with_error(update, f"kill: {line['error']}")
+            updates.append(update)
+        if updates:
+            self.ledger.apply(updates)
+        if progress:
+            progress(len(batch))
+
+
+def _group_key(platform: Platform, job: JobRecord) -> tuple[str, str]:
+    try:
+        bound = runner_class(job.runner).host_bound
+    except RunnerLoadError:
+        bound = False
+    if bound and job.host:
+        return platform.name, f"host:{job.host}"
+    return platform.name, f"target:{job.install_target}"
+
+
+def _chunks(jobs: list[JobRecord], size: int) -> list[list[JobRecord]]:
+    size = max(1, size)
+    return [jobs[i : i + size] for i in range(0, len(jobs), size)]
+
+
+def _directive_dict(platform: Platform) -> dict[str, Any]:
+    d = platform.directives
+    out: dict[str, Any] = {
+        k: getattr(d, k)
+        for k in ("time_limit", "cpus", "nodes", "memory_mb", "queue", "account", "job_name")
+        if getattr(d, k) is not None
+    }
+    if d.raw:
+        out["raw"] = list(d.raw)
+    return out
+
+
+def _submit_failed(job: JobRecord, why: str) -> JobUpdate:
+    return JobUpdate(
+        job_id=job.id, state=JobState.SUBMIT_FAILED, reason=why, error=why, expect_state=job.state
+    )
+
+
+def _call_error(job: JobRecord, why: str) -> JobUpdate:
+    return JobUpdate(job_id=job.id, error=why, reason=why, expect_state=job.state)
+
+
+def _with_host(update: JobUpdate, host: str) -> JobUpdate:
+    from dataclasses import replace
+
+    return replace(update, host=host)
+
+
+def _with_error(update: JobUpdate, error: str) -> JobUpdate:
+    from dataclasses import replace
+
+    return replace(update, error=error)
+
+
+def _older_than(job: JobRecord, seconds: float) -> bool:
+    try:
+        created = datetime.strptime(job.created[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return True
+    return (datetime.now(UTC) - created).total_seconds() > seconds
