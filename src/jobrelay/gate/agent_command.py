@@ -39,11 +39,11 @@ def validate_agent(words: List[str], root: str, python: str) -> Allowed:
         args = args[1:]
     if not args:
         raise Refused("python3 without the agent path")
-    if len(args) > 1:
-        raise Refused("the agent takes no arguments on its command line")
     given = args[0]
     if given.startswith("-"):
         raise Refused(f"python3 option {given!r} is not allowed")
+    if len(args) > 1:
+        raise Refused("the agent takes no arguments on its command line")
     path = _expand(given)
     if not os.path.isabs(path):
         raise Refused(f"agent path {given!r} must be absolute or start with ~/")
