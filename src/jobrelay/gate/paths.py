@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Union
+from typing import Optional, Union
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,12 @@ def _is_below(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def _resolve_existing_prefix(path: str) -> str:
-    """realpath of the longest existing prefix, joined with the rest."""
+def _resolve_existing_prefix(path: str) -> Optional[str]:
+    """realpath of the longest existing prefix, joined with the rest.
+
+    None when the prefix cannot be resolved (a symlink loop: realpath then
+    stops at a symlink, and Python 3.8 has no strict mode to say so).
+    """
     head, rest = path, ""
     while not os.path.lexists(head):
         parent, leaf = os.path.split(head)
@@ -44,6 +48,8 @@ def _resolve_existing_prefix(path: str) -> str:
         rest = os.path.join(leaf, rest) if rest else leaf
         head = parent
     real = os.path.realpath(head)
+    if os.path.islink(real):
+        return None
     return os.path.join(real, rest) if rest else real
 
 
@@ -80,6 +86,8 @@ def inside_root(
         candidate = os.path.normpath(os.path.join(real_root, rel))
         lexical = os.path.relpath(candidate, real_root)
     resolved = _resolve_existing_prefix(candidate)
+    if resolved is None:
+        return PathRefused(f"path {rel!r} does not resolve (symlink loop)")
     if not _is_below(resolved, real_root):
         return PathRefused(f"path {rel!r} resolves outside the run root (to {resolved!r})")
     return ResolvedPath(resolved, lexical)
