@@ -66,6 +66,20 @@ def _ssh_settings(infra: Infra) -> dict:
     return settings
 
 
+def _authorized_keys(infra: Infra, user: str, home: str) -> Path:
+    """The file host1's sshd reads keys from (its AuthorizedKeysFile)."""
+    value = ".ssh/authorized_keys"
+    config = infra.data.get("sshd_configs", {}).get(HOST)
+    if config:
+        for line in Path(config).read_text().splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0].lower() == "authorizedkeysfile":
+                value = words[1]
+                break
+    value = value.replace("%u", user).replace("%h", home).replace("%%", "%")
+    return Path(value) if value.startswith("/") else Path(home) / value
+
+
 def _own(path: Path, user: pwd.struct_passwd) -> None:
     os.chown(path, user.pw_uid, user.pw_gid)
 
@@ -95,7 +109,7 @@ def gated(infra: Infra) -> Iterator[GatedHost]:
     log = Path(home) / f".{tag}.log"
     forced = f"/usr/bin/python3 -S {pyz} --run-root {root} --allow-agent --log {log}"
     line = f'command="{forced}",restrict {(work / "key.pub").read_text().strip()}\n'
-    authorized = Path(home) / ".ssh" / "authorized_keys"
+    authorized = _authorized_keys(infra, user.pw_name, home)
     with open(authorized, "a") as fh:
         fh.write(line)
     s = _ssh_settings(infra)
