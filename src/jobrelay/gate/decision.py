@@ -1,0 +1,20 @@
+"""What the gate decided: a program to exec, or a refusal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Tuple
+
+
+class Refused(Exception):
+    """The command is not allowed; ``str(exc)`` is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """Exec ``program`` with ``argv`` in ``cwd``, never through a shell."""
+
+    kind: str  # "rsync" or "agent"
+    program: str  # absolute path
+    argv: Tuple[str, ...]  # argv[0] included
+    cwd: str
