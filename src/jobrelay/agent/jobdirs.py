@@ -10,6 +10,8 @@ import fcntl
 import os
 from typing import Optional
 
+from ..gate.paths import PathRefused, inside_root
+
 SUBMIT_LOCK = ".job.submit.lock"
 
 
@@ -36,11 +38,10 @@ def resolve_job_dir(root: str, rel: str) -> str:
     parts = rel.split("/")
     if any(p in ("", ".", "..") for p in parts):
         raise JobDirError(f"job dir {rel!r}: empty, '.' or '..' component")
-    path = os.path.join(root, *parts)
-    real = os.path.realpath(path)  # resolves every existing symlink on the way
-    if real != root and not real.startswith(root + os.sep):
-        raise JobDirError(f"job dir {rel!r}: resolves outside the run root ({real})")
-    return path
+    found = inside_root(root, rel, allow_absolute=False)
+    if isinstance(found, PathRefused):
+        raise JobDirError(f"job dir {rel!r}: {found.reason}")
+    return os.path.join(root, *parts)
 
 
 class SubmitLock:
