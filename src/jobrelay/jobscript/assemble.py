@@ -11,6 +11,7 @@ Host-side: standard library only, Python 3.8+.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pkgutil
 import re
@@ -127,10 +128,8 @@ def _fsync_dir(path: str) -> None:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def _encode(text: str) -> bytes:

@@ -172,7 +172,9 @@ def _parse_line(raw: bytes, state: _State, where: str, dry_run: bool = False) ->
         return True
     if key == keys.VERSION:
         if value != keys.FORMAT_VERSION and not dry_run:
-            problems.add(f"{where}: format version {value[:20]!r}, reader knows {keys.FORMAT_VERSION}")
+            problems.add(
+                f"{where}: format version {value[:20]!r}, reader knows {keys.FORMAT_VERSION}"
+            )
         return True
     if not dry_run:
         problems.add(f"{where}: unknown key {key} (ignored)")
