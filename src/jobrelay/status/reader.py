@@ -1,0 +1,312 @@
+"""Read a job status file into ``StatusFacts`` (format: docs/status-file.md).
+
+The reader never raises for what the file holds: garbage lines, unknown
+keys, bad numbers, non-UTF-8 bytes and a cut last line are reported in
+``StatusFacts.problems`` and the rest is still read. A huge file is read
+only in part (its head and its tail), the skipped middle is reported.
+
+Host-side and controller-side: standard library only, Python 3.8+.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import keys
+from .facts import Message, StatusFacts
+
+#: bytes read from the start of a big file (submit-time lines live there)
+HEAD_BYTES = 64 * 1024
+#: bytes read from the end of a big file (the exit lines live there)
+TAIL_BYTES = 4 * 1024 * 1024
+#: problems kept per file; the rest are counted in one last entry
+MAX_PROBLEMS = 20
+
+KEY_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+_INT_KEYS = {keys.PID: "pid", keys.EXIT_CODE: "exit_code"}
+_TEXT_KEYS = {
+    keys.RUNNER_NAME: "runner_name",
+    keys.RUNNER_ID: "runner_id",
+    keys.SUBMIT_TIME: "submit_time",
+    keys.HOST: "host",
+    keys.START_TIME: "start_time",
+    keys.EXIT_SIGNAL: "exit_signal",
+    keys.EXIT_TIME: "exit_time",
+    keys.RUNNER_FORGOT: "runner_forgot",
+}
+_CHOICE_KEYS = {
+    keys.EXIT: ("exit", ("succeeded", "failed")),
+    keys.EXIT_BY: ("exit_by", ("wrapper", "agent")),
+}
+
+
+class _Problems:
+    """Problem notes, capped so a garbage file cannot make a huge report."""
+
+    def __init__(self) -> None:
+        self.items: List[str] = []
+        self.dropped = 0
+
+    def add(self, text: str) -> None:
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append(text)
+        else:
+            self.dropped += 1
+
+    def result(self) -> Tuple[str, ...]:
+        if self.dropped:
+            return (*self.items, f"{self.dropped} more problems not listed")
+        return tuple(self.items)
+
+
+class _State:
+    def __init__(self) -> None:
+        self.values: Dict[str, object] = {}
+        self.messages: List[Message] = []
+        self.problems = _Problems()
+
+
+# -- escaping ---------------------------------------------------------------
+def escape_value(value: str) -> str:
+    """Make a value single-line: backslash -> ``\\\\``, newline -> ``\\n``."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def unescape_value(value: str) -> Tuple[str, bool]:
+    """Undo ``escape_value``; the flag is False when a stray backslash was kept as is."""
+    if "\\" not in value:
+        return value, True
+    out: List[str] = []
+    clean = True
+    i = 0
+    n = len(value)
+    while i < n:
+        ch = value[i]
+        if ch == "\\" and i + 1 < n and value[i + 1] in "\\n":
+            out.append("\\" if value[i + 1] == "\\" else "\n")
+            i += 2
+            continue
+        if ch == "\\":
+            clean = False
+        out.append(ch)
+        i += 1
+    return "".join(out), clean
+
+
+# -- parsing ----------------------------------------------------------------
+def parse_status(data: bytes) -> StatusFacts:
+    """Parse the whole content of a status file (``exists`` is True)."""
+    state = _State()
+    _parse_lines(data, state, label="line", last_may_be_cut=True)
+    return _facts(state)
+
+
+def _parse_lines(data: bytes, state: _State, *, label: str, last_may_be_cut: bool) -> None:
+    lines = data.split(b"\n")
+    # After the final newline split() leaves b""; anything else there is a cut line.
+    tail = lines.pop()
+    for number, raw in enumerate(lines, start=1):
+        _parse_line(raw, state, f"{label} {number}")
+    if tail and last_may_be_cut:
+        where = f"{label} {len(lines) + 1}"
+        if _parse_line(tail, state, where, dry_run=True):
+            _parse_line(tail, state, where)
+            state.problems.add(f"{where}: last line has no newline (accepted, it parses)")
+        else:
+            state.problems.add(f"{where}: last line has no newline and does not parse (ignored)")
+
+
+def _parse_line(raw: bytes, state: _State, where: str, dry_run: bool = False) -> bool:
+    """Apply one line to ``state``; return whether it was a valid line."""
+    problems = state.problems
+    if not raw.strip():
+        return not dry_run  # blank lines are harmless; a blank cut last line is not a line
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        line = raw.decode("utf-8", errors="replace")
+        if not dry_run:
+            problems.add(f"{where}: not UTF-8 (decoded with replacement characters)")
+    key, sep, escaped = line.partition("=")
+    if not sep or not KEY_PATTERN.match(key):
+        if not dry_run:
+            problems.add(f"{where}: not KEY=VALUE: {line[:80]!r}")
+        return False
+    value, clean = unescape_value(escaped)
+    if not clean and not dry_run:
+        problems.add(f"{where}: stray backslash in {key} value kept as is")
+    if key == keys.MESSAGE:
+        message = _parse_message(value)
+        if message is None:
+            if not dry_run:
+                problems.add(f"{where}: JOB_MESSAGE is not TIME|SEVERITY|TEXT: {value[:80]!r}")
+            return False
+        if not dry_run:
+            state.messages.append(message)
+        return True
+    if key in _INT_KEYS:
+        number = _parse_int(value)
+        if number is None:
+            if not dry_run:
+                problems.add(f"{where}: {key} is not an integer: {value[:40]!r}")
+            return False
+        if not dry_run:
+            state.values[_INT_KEYS[key]] = number
+        return True
+    if key in _CHOICE_KEYS:
+        field_name, choices = _CHOICE_KEYS[key]
+        if value not in choices:
+            if not dry_run:
+                problems.add(f"{where}: {key} is {value[:40]!r}, expected one of {choices}")
+            return False
+        if not dry_run:
+            state.values[field_name] = value
+        return True
+    if key in _TEXT_KEYS:
+        if not dry_run:
+            state.values[_TEXT_KEYS[key]] = value
+        return True
+    if key == keys.VERSION:
+        if value != keys.FORMAT_VERSION and not dry_run:
+            problems.add(
+                f"{where}: format version {value[:20]!r}, reader knows {keys.FORMAT_VERSION}"
+            )
+        return True
+    if not dry_run:
+        problems.add(f"{where}: unknown key {key} (ignored)")
+    return True  # a well-formed line of a newer writer is not damage
+
+
+def _parse_int(value: str) -> Optional[int]:
+    text = value.strip()
+    if not re.fullmatch(r"[+-]?[0-9]{1,18}", text):
+        return None
+    return int(text)
+
+
+def _parse_message(value: str) -> Optional[Message]:
+    parts = value.split("|", 2)
+    if len(parts) != 3 or parts[1] not in keys.SEVERITIES or not parts[0]:
+        return None
+    return Message(time=parts[0], severity=parts[1], text=parts[2])
+
+
+def _facts(state: _State) -> StatusFacts:
+    v = state.values
+
+    def text(name: str) -> Optional[str]:
+        item = v.get(name)
+        return item if isinstance(item, str) else None
+
+    def integer(name: str) -> Optional[int]:
+        item = v.get(name)
+        return item if isinstance(item, int) else None
+
+    return StatusFacts(
+        exists=True,
+        runner_name=text("runner_name"),
+        runner_id=text("runner_id"),
+        submit_time=text("submit_time"),
+        pid=integer("pid"),
+        host=text("host"),
+        start_time=text("start_time"),
+        messages=tuple(state.messages),
+        exit=text("exit"),
+        exit_code=integer("exit_code"),
+        exit_signal=text("exit_signal"),
+        exit_time=text("exit_time"),
+        exit_by=text("exit_by"),
+        runner_forgot=text("runner_forgot"),
+        problems=state.problems.result(),
+    )
+
+
+# -- reading a file ---------------------------------------------------------
+def read_status_file(
+    path: str, *, head_bytes: int = HEAD_BYTES, tail_bytes: int = TAIL_BYTES
+) -> StatusFacts:
+    """Read ``path``; a missing file gives ``exists=False``, never an exception for content."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return StatusFacts(exists=False)
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR:
+            return StatusFacts(exists=False)
+        return StatusFacts(exists=True, problems=(f"cannot read {path}: {exc.strerror}",))
+    try:
+        return _read_fd(fd, head_bytes, tail_bytes)
+    except OSError as exc:  # e.g. EISDIR on read, EIO
+        return StatusFacts(exists=True, problems=(f"cannot read {path}: {exc.strerror}",))
+    finally:
+        os.close(fd)
+
+
+def _read_fd(fd: int, head_bytes: int, tail_bytes: int) -> StatusFacts:
+    size = os.fstat(fd).st_size
+    if size <= head_bytes + tail_bytes:
+        # The writer may append while we read: take what is there up to the bound.
+        return parse_status(_read_upto(fd, head_bytes + tail_bytes))
+    head = _read_upto(fd, head_bytes)
+    os.lseek(fd, size - tail_bytes, os.SEEK_SET)
+    tail = _read_upto(fd, tail_bytes)
+    # Whole lines only: the partial line at each cut belongs to the skipped middle.
+    head_end = head.rfind(b"\n") + 1
+    tail_start = tail.find(b"\n") + 1 if tail else 0
+    skipped = (size - tail_bytes + tail_start) - head_end
+    state = _State()
+    _parse_lines(head[:head_end], state, label="line", last_may_be_cut=False)
+    state.problems.add(
+        f"file is {size} bytes: skipped {skipped} bytes between byte {head_end} "
+        f"and byte {head_end + skipped} (read the first and last parts only)"
+    )
+    _parse_lines(tail[tail_start:], state, label="tail line", last_may_be_cut=True)
+    return _facts(state)
+
+
+def _read_upto(fd: int, limit: int) -> bytes:
+    chunks: List[bytes] = []
+    left = limit
+    while left > 0:
+        chunk = os.read(fd, min(left, 1024 * 1024))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+# -- writing ------------------------------------------------------------------
+def format_line(key: str, value: str) -> str:
+    """One status line with its newline; the value is escaped."""
+    if not KEY_PATTERN.match(key):
+        raise ValueError(f"not a status key: {key!r}")
+    return f"{key}={escape_value(value)}\n"
+
+
+def append_lines(path: str, pairs: Sequence[Tuple[str, str]]) -> None:
+    """Append lines in one ``write()`` to an ``O_APPEND`` file.
+
+    One write on an O_APPEND descriptor lands whole at the end of the file,
+    so lines from concurrent appenders (wrapper, agent) do not interleave.
+    """
+    text = "".join(format_line(key, value) for key, value in pairs)
+    data = _encode(text)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(fd, data)
+        while written < len(data):  # a short write on a regular file: disk full or signal
+            written += os.write(fd, data[written:])
+    finally:
+        os.close(fd)
+
+
+def _encode(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:  # lone surrogates that are not escaped bytes
+        return text.encode("utf-8", errors="replace")
