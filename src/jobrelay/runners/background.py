@@ -90,6 +90,8 @@ def session_members(sessions: Set[int]) -> Dict[int, List[ProcStat]]:
 
 class BackgroundRunner(Runner):
     name = "background"
+    kill_verifies_gone = True  # kill() waits until the whole session is gone
+    host_bound = True  # pids are only meaningful on the host that started the job
 
     def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
         # The wrapper enforces the time limit itself; other resources mean nothing here.
