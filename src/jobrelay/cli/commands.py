@@ -1,0 +1,211 @@
+"""What each `jobrelay` sub-command does, on top of the controller."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..ledger.records import JobRecord
+from ..ledger.store import Ledger
+from ..manager.controller import Controller, SubmitItem
+from ..manager.waiting import wait_final
+from ..platforms.config import load_platforms
+from ..platforms.quantities import parse_duration, parse_memory_mb
+from ..states import JobState
+from . import render
+from .logs import fetch_log
+from .progress import Progress
+from .watch import watch
+
+INT_DIRECTIVES = ("cpus", "nodes")
+TEXT_DIRECTIVES = ("queue", "account", "job_name")
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out as given."""
+
+
+def home_dir() -> Path:
+    if os.environ.get("JOBRELAY_HOME"):
+        return Path(os.environ["JOBRELAY_HOME"])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "jobrelay"
+
+
+async def dispatch(args: argparse.Namespace) -> int:
+    home = home_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    platforms = load_platforms(args.config)
+    with Ledger.open(home / "ledger.sqlite") as ledger:
+        controller = Controller(home, platforms, ledger)
+        try:
+            handler = COMMANDS[args.command]
+            return await handler(controller, args)
+        finally:
+            await controller.close()
+
+
+def resolve(controller: Controller, args: argparse.Namespace) -> list[JobRecord]:
+    return [controller.ledger.resolve(arg, args.run) for arg in args.jobs]
+
+
+def show(jobs: list[JobRecord], as_json: bool) -> None:
+    sys.stdout.write(render.json_lines(jobs) if as_json else render.table(jobs))
+    sys.stderr.write(render.errors(j for j in jobs if not j.state.is_final or j.error))
+    sys.stdout.flush()
+
+
+def outcome(jobs: list[JobRecord]) -> int:
+    return 0 if all(j.state is JobState.SUCCEEDED for j in jobs) else 1
+
+
+# -- submit -------------------------------------------------------------
+def parse_directives(pairs: list[str], raw: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise UsageError(f"--directive {pair!r}: expected KEY=VALUE")
+        try:
+            if key == "time_limit":
+                out[key] = parse_duration(value)
+            elif key == "memory":
+                out["memory_mb"] = parse_memory_mb(value)
+            elif key in INT_DIRECTIVES:
+                out[key] = int(value)
+            elif key in TEXT_DIRECTIVES:
+                out[key] = value
+            else:
+                raise UsageError(f"--directive {key!r}: unknown (use --raw for native lines)")
+        except ValueError as exc:
+            raise UsageError(f"--directive {pair!r}: {exc}") from exc
+    if raw:
+        out["raw"] = list(raw)
+    return out
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--env {pair!r}: expected NAME=VALUE")
+        env[name] = value
+    return env
+
+
+def submit_items(args: argparse.Namespace) -> list[SubmitItem]:
+    directives = parse_directives(args.directive, args.raw)
+    env = parse_env(args.env)
+    items = []
+    if args.name and len(args.name) != len(args.scripts):
+        raise UsageError(f"{len(args.name)} --name for {len(args.scripts)} SCRIPT: give one each")
+    for i, script in enumerate(args.scripts):
+        path = Path(script)
+        name = args.name[i] if args.name else path.name
+        items.append(SubmitItem(path, name, directives, env))
+    if args.jobs:
+        stream = sys.stdin if args.jobs == "-" else open(args.jobs, encoding="utf-8")  # noqa: SIM115
+        with stream:
+            for n, line in enumerate(stream, 1):
+                if line.strip():
+                    items.append(job_line(line, n, args.jobs, directives, env))
+    if not items:
+        raise UsageError("submit: give SCRIPT… or --jobs FILE")
+    return items
+
+
+def job_line(
+    line: str, n: int, source: str, directives: dict[str, Any], env: dict[str, str]
+) -> SubmitItem:
+    try:
+        data = json.loads(line)
+        script = Path(data["script"])
+        name = str(data.get("name") or script.name)
+        extra = data.get("directives") or {}
+        more_env = data.get("env") or {}
+        if not isinstance(extra, dict) or not isinstance(more_env, dict):
+            raise TypeError("directives and env must be objects")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--jobs {source} line {n}: {exc}") from exc
+    return SubmitItem(script, name, {**directives, **extra}, {**env, **more_env})
+
+
+async def cmd_submit(controller: Controller, args: argparse.Namespace) -> int:
+    items = submit_items(args)
+    bar = Progress("submit", len(items))
+    jobs = await controller.submit(items, args.platform, args.run, bar.advance)
+    bar.close()
+    if args.wait:
+        bar = Progress("wait", len(jobs))
+        jobs = await wait_final(controller, [j.id for j in jobs], args.timeout)
+        bar.close()
+        show(jobs, args.json)
+        if any(not j.state.is_final for j in jobs):
+            return 3
+        return outcome(jobs)
+    show(jobs, args.json)
+    return 1 if any(j.state is JobState.SUBMIT_FAILED for j in jobs) else 0
+
+
+# -- the others -----------------------------------------------------------
+async def cmd_poll(controller: Controller, args: argparse.Namespace) -> int:
+    jobs = resolve(controller, args) if args.jobs else controller.ledger.find(run=args.run)
+    bar = Progress("poll", len(jobs))
+    jobs = await controller.poll(jobs, bar.advance)
+    bar.close()
+    show(jobs, args.json)
+    return 0
+
+
+async def cmd_list(controller: Controller, args: argparse.Namespace) -> int:
+    jobs = controller.ledger.find(run=args.run)
+    sys.stdout.write(render.json_lines(jobs) if args.json else render.table(jobs))
+    return 0
+
+
+async def cmd_kill(controller: Controller, args: argparse.Namespace) -> int:
+    jobs = resolve(controller, args)
+    bar = Progress("kill", len(jobs))
+    done = await controller.kill(jobs, bar.advance)
+    bar.close()
+    jobs = [controller.ledger.get(j.id) for j in jobs]
+    show(jobs, args.json)
+    killed = {j.id for j in done if j.state.is_final}
+    return 0 if all(j.id in killed or j.state.is_final for j in jobs) else 1
+
+
+async def cmd_wait(controller: Controller, args: argparse.Namespace) -> int:
+    jobs = resolve(controller, args)
+    jobs = await wait_final(controller, [j.id for j in jobs], args.timeout)
+    show(jobs, args.json)
+    if any(not j.state.is_final for j in jobs):
+        return 3
+    return outcome(jobs)
+
+
+async def cmd_logs(controller: Controller, args: argparse.Namespace) -> int:
+    job = controller.ledger.resolve(args.job, args.run)
+    data = await fetch_log(controller, job, "job.err" if args.err else "job.out")
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+    return 0
+
+
+async def cmd_watch(controller: Controller, args: argparse.Namespace) -> int:
+    return await watch(controller, args.run, args.interval)
+
+
+COMMANDS = {
+    "submit": cmd_submit,
+    "poll": cmd_poll,
+    "list": cmd_list,
+    "kill": cmd_kill,
+    "wait": cmd_wait,
+    "logs": cmd_logs,
+    "watch": cmd_watch,
+}

@@ -1,0 +1,73 @@
+"""How jobs are printed: a table for people, JSON lines for programs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from ..ledger.records import JobRecord
+
+COLUMNS = ("JOB", "STATE", "PLATFORM", "HOST", "RUNNER_ID", "EXIT", "NAME")
+
+
+def job_json(job: JobRecord) -> dict[str, Any]:
+    """The `--json` object for one job (contract: job, state, platform, host, runner, …)."""
+    data: dict[str, Any] = {
+        "job": job.ref,
+        "state": job.state.value,
+        "platform": job.platform,
+        "host": job.host,
+        "runner": job.runner,
+        "runner_id": job.runner_id,
+        "exit": job.exit,
+        "exit_code": job.exit_code,
+        "exit_signal": job.exit_signal,
+        "name": job.name,
+        "run": job.run,
+        "submit_num": job.submit_num,
+        "job_dir": job.job_dir,
+    }
+    if job.error:
+        data["error"] = job.error
+    return data
+
+
+def json_lines(jobs: Iterable[JobRecord]) -> str:
+    return "".join(json.dumps(job_json(j), ensure_ascii=False) + "\n" for j in jobs)
+
+
+def printable(text: str) -> str:
+    """A name safe to show on one terminal line (hostile names can hold newlines, escapes)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def table(jobs: Iterable[JobRecord]) -> str:
+    rows = [COLUMNS]
+    for j in jobs:
+        rows.append(
+            (
+                j.ref,
+                j.state.value,
+                j.platform,
+                j.host or "-",
+                j.runner_id or "-",
+                j.exit or "-",
+                printable(j.name),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS) - 1)]
+    lines = []
+    for r in rows:
+        cells = [c.ljust(w) for c, w in zip(r, widths, strict=False)]
+        lines.append("  ".join([*cells, r[-1]]).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def errors(jobs: Iterable[JobRecord]) -> str:
+    """One line per job that carries an error, naming the job."""
+    return "".join(
+        f"jobrelay: job {j.ref} ({printable(j.name)}): {printable(j.error)}\n"
+        for j in jobs
+        if j.error
+    )
