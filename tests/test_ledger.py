@@ -279,6 +279,8 @@ def test_find_and_runs(ledger: Ledger) -> None:
     assert [j.id for j in ledger.find(name="x")] == [a1.id, b1.id]
     assert [j.id for j in ledger.find(ids=[b1.id, a1.id])] == [a1.id, b1.id]
     assert ledger.find(ids=[]) == []
+    assert [j.id for j in ledger.find(refs=[b1.ref, a2.ref, f"b/{a1.id}"])] == [a2.id, b1.id]
+    assert [j.id for j in ledger.find(refs=[b1.ref, a2.ref], run="a")] == [a2.id]
     runs = ledger.runs()
     assert [(r.run, r.jobs, dict(r.states)) for r in runs] == [
         ("a", 2, {"submitting": 1, "running": 1}),
