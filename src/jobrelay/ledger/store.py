@@ -9,16 +9,15 @@ killed mid-transaction leaves nothing of that transaction behind.
 
 from __future__ import annotations
 
-import enum
 import os
 import sqlite3
-from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..states import JobState
 from . import schema
+from .changes import add_event, apply_one, set_state
 from .errors import JobNotFound, SchemaError
 from .records import (
     ApplyReport,
@@ -27,7 +26,6 @@ from .records import (
     JobRecord,
     JobSpec,
     JobUpdate,
-    Keep,
     RunSummary,
 )
 from .resolve import resolve_job
@@ -41,17 +39,6 @@ from .rows import (
     job_from_row,
     now,
     to_json,
-)
-
-# JobUpdate fields that map one-to-one onto jobs columns
-_PLAIN_FIELDS = (
-    "exit_code",
-    "exit_signal",
-    "exit_source",
-    "runner_id",
-    "host",
-    "forgot_count",
-    "unreachable_since",
 )
 
 
@@ -153,7 +140,7 @@ class Ledger:
                     "UPDATE jobs SET job_dir = ? WHERE id = ?",
                     (job_dir_for(spec.run, job_id, spec.name), job_id),
                 )
-                _event(db, job_id, stamp, EventKind.CREATE, f"submit number {last + 1}")
+                add_event(db, job_id, stamp, EventKind.CREATE, f"submit number {last + 1}")
                 created.append(job_id)
             return [self._get(db, i) for i in created]
 
@@ -170,9 +157,9 @@ class Ledger:
                 "UPDATE jobs SET host = ?, runner_id = ?, updated = ? WHERE id = ?",
                 (host, runner_id, stamp, job_id),
             )
-            _event(db, job_id, stamp, EventKind.SUBMIT, f"{runner_id} on {host}")
+            add_event(db, job_id, stamp, EventKind.SUBMIT, f"{runner_id} on {host}")
             if job.state in (JobState.SUBMITTING, JobState.UNKNOWN):
-                _set_state(db, job, JobState.SUBMITTED, "the runner accepted the job", stamp)
+                set_state(db, job, JobState.SUBMITTED, "the runner accepted the job", stamp)
             return self._get(db, job_id)
 
     def apply(self, updates: Sequence[JobUpdate]) -> ApplyReport:
@@ -191,7 +178,7 @@ class Ledger:
                 if update.expect_state is not None and job.state is not update.expect_state:
                     stale.append(job.id)
                     continue
-                if _apply_one(db, job, update, stamp):
+                if apply_one(db, job, update, stamp):
                     changed.append(job.id)
                 else:
                     unchanged.append(job.id)
@@ -210,7 +197,7 @@ class Ledger:
                     "UPDATE jobs SET kill_requested = 1, updated = ? WHERE id = ?",
                     (stamp, job_id),
                 )
-                _event(db, job_id, stamp, EventKind.KILL, detail or "kill requested")
+                add_event(db, job_id, stamp, EventKind.KILL, detail or "kill requested")
             return [self._get(db, i) for i in ids]
 
     # -- reading -------------------------------------------------------
@@ -218,12 +205,10 @@ class Ledger:
         """A job by id or by its reference ``run/id``."""
         if isinstance(ref, int):
             return self._get(self._conn, ref)
-        run, sep, tail = ref.rpartition("/")
-        if not sep or not tail.isdigit():
-            raise JobNotFound(f"{ref!r} is not a job reference (expected RUN/ID)")
-        job = self._get(self._conn, int(tail))
+        run, job_id = _split_ref(ref)
+        job = self._get(self._conn, job_id)
         if job.run != run:
-            raise JobNotFound(f"no job {ref!r}: job {tail} belongs to run {job.run!r}")
+            raise JobNotFound(f"no job {ref!r}: job {job_id} belongs to run {job.run!r}")
         return job
 
     def find(
@@ -232,8 +217,13 @@ class Ledger:
         ids: Optional[Iterable[int]] = None,
         states: Optional[Iterable[JobState]] = None,
         name: Optional[str] = None,
+        refs: Optional[Iterable[str]] = None,
     ) -> List[JobRecord]:
-        """Jobs matching every filter given, oldest first."""
+        """Jobs matching every filter given, oldest first. Unknown refs match nothing."""
+        if refs is not None:
+            wanted = {_split_ref(r) for r in refs}
+            found = self.find(run, [i for _, i in wanted] if ids is None else ids, states, name)
+            return [j for j in found if (j.run, j.id) in wanted]
         where: List[str] = []
         args: List[Any] = []
         for column, values in (
@@ -296,90 +286,8 @@ class Ledger:
         return job_from_row(row)
 
 
-def _apply_one(db: sqlite3.Connection, job: JobRecord, update: JobUpdate, stamp: str) -> bool:
-    """Write what ``update`` changes in ``job``; say whether anything was written."""
-    columns: Dict[str, Any] = {}
-    for name in _PLAIN_FIELDS:
-        value = getattr(update, name)
-        if not isinstance(value, Keep) and value != getattr(job, name):
-            columns[name] = value.value if isinstance(value, enum.Enum) else value
-    if not isinstance(update.error, Keep) and update.error != job.error:
-        columns["error"] = update.error
-        if update.error is not None:
-            _event(db, job.id, stamp, EventKind.ERROR, update.error)
-    wrote = bool(columns)
-    if not isinstance(update.state, Keep) and update.state is not job.state:
-        columns["state"] = update.state.value
-        _state_event(db, job, update.state, update.reason, stamp)
-        wrote = True
-    if _record_messages(db, job.id, update, stamp):
-        wrote = True
-    for note in update.notes:
-        _event(db, job.id, stamp, note.kind, note.detail)
-        wrote = True
-    if wrote:
-        columns["updated"] = stamp
-        assignments = ", ".join(f"{c} = ?" for c in columns)
-        # column names come from _PLAIN_FIELDS and this function, never from input
-        sql = f"UPDATE jobs SET {assignments} WHERE id = ?"  # noqa: S608
-        db.execute(sql, (*columns.values(), job.id))
-    return wrote
-
-
-def _set_state(
-    db: sqlite3.Connection, job: JobRecord, state: JobState, reason: str, stamp: str
-) -> None:
-    db.execute("UPDATE jobs SET state = ?, updated = ? WHERE id = ?", (state.value, stamp, job.id))
-    _state_event(db, job, state, reason, stamp)
-
-
-def _state_event(
-    db: sqlite3.Connection, job: JobRecord, state: JobState, reason: str, stamp: str
-) -> None:
-    detail = f"{job.state.value} -> {state.value}"
-    _event(db, job.id, stamp, EventKind.STATE, f"{detail}: {reason}" if reason else detail)
-
-
-def _record_messages(db: sqlite3.Connection, job_id: int, update: JobUpdate, stamp: str) -> bool:
-    """Keep each status-file message once.
-
-    The file repeats nothing we must keep twice, but a job may send the same
-    message twice in one second: identical (time, severity, text) triples are
-    counted, and only those beyond what the ledger already holds are added.
-    """
-    if not update.messages:
-        return False
-    wanted = Counter((m.time, m.severity, m.text) for m in update.messages)
-    held: Counter[Tuple[str, str, str]] = Counter(
-        (row[0], row[1], row[2])
-        for row in db.execute(
-            "SELECT source_time, severity, detail FROM events WHERE job_id = ? AND kind = ?",
-            (job_id, EventKind.MESSAGE.value),
-        )
-    )
-    wrote = False
-    for message in update.messages:
-        key = (message.time, message.severity, message.text)
-        if held[key] < wanted[key]:
-            held[key] += 1
-            _event(
-                db, job_id, stamp, EventKind.MESSAGE, message.text, message.severity, message.time
-            )
-            wrote = True
-    return wrote
-
-
-def _event(
-    db: sqlite3.Connection,
-    job_id: int,
-    stamp: str,
-    kind: EventKind,
-    detail: str,
-    severity: Optional[str] = None,
-    source_time: Optional[str] = None,
-) -> None:
-    db.execute(
-        "INSERT INTO events (job_id, time, kind, detail, severity, source_time)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (job_id, stamp, kind.value, detail, severity, source_time),
-    )
+def _split_ref(ref: str) -> Tuple[str, int]:
+    run, sep, tail = ref.rpartition("/")
+    if not sep or not run or not tail.isdigit():
+        raise JobNotFound(f"{ref!r} is not a job reference (expected RUN/ID)")
+    return run, int(tail)

@@ -1,0 +1,114 @@
+"""Writing one job's changes: columns, state events, messages, notes.
+
+Called inside the store's write transactions; nothing here commits.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+from collections import Counter
+from typing import Any, Dict, Optional, Tuple
+
+from ..states import JobState
+from .records import EventKind, JobRecord, JobUpdate, Keep
+
+# JobUpdate fields that map one-to-one onto jobs columns
+_PLAIN_FIELDS = (
+    "exit_code",
+    "exit_signal",
+    "exit_source",
+    "runner_id",
+    "host",
+    "forgot_count",
+    "unreachable_since",
+)
+
+
+def apply_one(db: sqlite3.Connection, job: JobRecord, update: JobUpdate, stamp: str) -> bool:
+    """Write what ``update`` changes in ``job``; say whether anything was written."""
+    columns: Dict[str, Any] = {}
+    for name in _PLAIN_FIELDS:
+        value = getattr(update, name)
+        if not isinstance(value, Keep) and value != getattr(job, name):
+            columns[name] = value.value if isinstance(value, enum.Enum) else value
+    if not isinstance(update.error, Keep) and update.error != job.error:
+        columns["error"] = update.error
+        if update.error is not None:
+            add_event(db, job.id, stamp, EventKind.ERROR, update.error)
+    wrote = bool(columns)
+    if not isinstance(update.state, Keep) and update.state is not job.state:
+        columns["state"] = update.state.value
+        _state_event(db, job, update.state, update.reason, stamp)
+        wrote = True
+    if _record_messages(db, job.id, update, stamp):
+        wrote = True
+    for note in update.notes:
+        add_event(db, job.id, stamp, note.kind, note.detail)
+        wrote = True
+    if wrote:
+        columns["updated"] = stamp
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        # column names come from _PLAIN_FIELDS and this function, never from input
+        sql = f"UPDATE jobs SET {assignments} WHERE id = ?"  # noqa: S608
+        db.execute(sql, (*columns.values(), job.id))
+    return wrote
+
+
+def set_state(
+    db: sqlite3.Connection, job: JobRecord, state: JobState, reason: str, stamp: str
+) -> None:
+    db.execute("UPDATE jobs SET state = ?, updated = ? WHERE id = ?", (state.value, stamp, job.id))
+    _state_event(db, job, state, reason, stamp)
+
+
+def _state_event(
+    db: sqlite3.Connection, job: JobRecord, state: JobState, reason: str, stamp: str
+) -> None:
+    detail = f"{job.state.value} -> {state.value}"
+    add_event(db, job.id, stamp, EventKind.STATE, f"{detail}: {reason}" if reason else detail)
+
+
+def _record_messages(db: sqlite3.Connection, job_id: int, update: JobUpdate, stamp: str) -> bool:
+    """Keep each status-file message once.
+
+    The file repeats nothing we must keep twice, but a job may send the same
+    message twice in one second: identical (time, severity, text) triples are
+    counted, and only those beyond what the ledger already holds are added.
+    """
+    if not update.messages:
+        return False
+    wanted = Counter((m.time, m.severity, m.text) for m in update.messages)
+    held: Counter[Tuple[str, str, str]] = Counter(
+        (row[0], row[1], row[2])
+        for row in db.execute(
+            "SELECT source_time, severity, detail FROM events WHERE job_id = ? AND kind = ?",
+            (job_id, EventKind.MESSAGE.value),
+        )
+    )
+    wrote = False
+    for message in update.messages:
+        key = (message.time, message.severity, message.text)
+        if held[key] < wanted[key]:
+            held[key] += 1
+            add_event(
+                db, job_id, stamp, EventKind.MESSAGE, message.text, message.severity, message.time
+            )
+            wrote = True
+    return wrote
+
+
+def add_event(
+    db: sqlite3.Connection,
+    job_id: int,
+    stamp: str,
+    kind: EventKind,
+    detail: str,
+    severity: Optional[str] = None,
+    source_time: Optional[str] = None,
+) -> None:
+    db.execute(
+        "INSERT INTO events (job_id, time, kind, detail, severity, source_time)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (job_id, stamp, kind.value, detail, severity, source_time),
+    )

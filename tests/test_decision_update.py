@@ -1,0 +1,75 @@
+"""Reconcile decisions written through a real ledger: a job's life across several polls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jobrelay.ledger import EventKind, ExitSource, JobRecord, JobSpec, Ledger
+from jobrelay.manager.decision_update import update_for
+from jobrelay.manager.reconcile import PrevJob, RunnerView, reconcile
+from jobrelay.runners.base import RunnerJobInfo, RunnerState
+from jobrelay.states import JobState
+from jobrelay.status.facts import Message, StatusFacts
+
+QUEUED = StatusFacts(exists=True, runner_name="slurm", runner_id="77", submit_time="t0")
+STARTED = StatusFacts(
+    exists=True,
+    runner_name="slurm",
+    runner_id="77",
+    start_time="t1",
+    pid=9,
+    messages=(Message("t1", "INFO", "step 1"),),
+)
+GONE = RunnerView.answered(RunnerJobInfo("77", RunnerState.GONE))
+
+
+def poll(
+    ledger: Ledger, job_id: int, facts: StatusFacts | None, runner: RunnerView, now: str
+) -> JobRecord:
+    job = ledger.get(job_id)
+    decision = reconcile(facts, runner, PrevJob.of(job))
+    ledger.apply([update_for(job, decision, facts, now)])
+    return ledger.get(job_id)
+
+
+def test_life_of_a_job_through_the_ledger(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "l.db") as ledger:
+        (job,) = ledger.create_jobs([JobSpec("r", "j", "p", "p", "slurm", "/s.sh")])
+        # controller died before the submit reply: the poll learns the runner id from the file
+        got = poll(ledger, job.id, QUEUED, RunnerView.not_asked(), "n1")
+        assert (got.state, got.runner_id) == (JobState.SUBMITTED, "77")
+        # host unreachable twice: unknown, unreachable since the first time
+        got = poll(ledger, job.id, None, RunnerView.not_asked(), "n2")
+        got = poll(ledger, job.id, None, RunnerView.not_asked(), "n3")
+        assert (got.state, got.unreachable_since) == (JobState.UNKNOWN, "n2")
+        # back: running, message recorded once even when read twice
+        got = poll(ledger, job.id, STARTED, RunnerView.not_asked(), "n4")
+        got = poll(ledger, job.id, STARTED, RunnerView.not_asked(), "n5")
+        assert (got.state, got.unreachable_since) == (JobState.RUNNING, None)
+        assert len(ledger.events(job.id, kinds=[EventKind.MESSAGE])) == 1
+        # the runner forgets it: suspect, then lost, with a runner-forgot event
+        got = poll(ledger, job.id, STARTED, GONE, "n6")
+        assert (got.state, got.forgot_count) == (JobState.RUNNING, 1)
+        got = poll(ledger, job.id, STARTED, GONE, "n7")
+        assert (got.state, got.forgot_count) == (JobState.LOST, 2)
+        assert len(ledger.events(job.id, kinds=[EventKind.RUNNER_FORGOT])) == 1
+        # the file shows an exit late: accepted over lost
+        late = StatusFacts(**{**STARTED.__dict__, "exit": "succeeded", "exit_code": 0})
+        got = poll(ledger, job.id, late, GONE, "n8")
+        assert (got.state, got.exit_code, got.exit_source) == (
+            JobState.SUCCEEDED,
+            0,
+            ExitSource.STATUS_FILE,
+        )
+        states = [e.detail.split(":")[0] for e in ledger.events(job.id, kinds=[EventKind.STATE])]
+        assert states == [
+            "submitting -> submitted",
+            "submitted -> unknown",
+            "unknown -> running",
+            "running -> lost",
+            "lost -> succeeded",
+        ]
+        # polling a final job again writes nothing
+        before = ledger.events(job.id)
+        poll(ledger, job.id, late, GONE, "n9")
+        assert ledger.events(job.id) == before
