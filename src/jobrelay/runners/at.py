@@ -22,7 +22,7 @@ import re
 import shlex
 import time
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional, Sequence
+from typing import ClassVar, Dict, FrozenSet, List, Optional, Sequence
 
 from ..status import keys
 from .base import (
@@ -77,7 +77,8 @@ def parse_ps(stdout: str) -> List[Proc]:
     for line in stdout.splitlines():
         parts = line.split(None, 3)
         if len(parts) >= 3 and parts[0].isdigit() and parts[1].isdigit():
-            procs.append(Proc(int(parts[0]), int(parts[1]), parts[2], parts[3] if len(parts) > 3 else ""))
+            args = parts[3] if len(parts) > 3 else ""
+            procs.append(Proc(int(parts[0]), int(parts[1]), parts[2], args))
     return procs
 
 
@@ -103,15 +104,13 @@ def live_groups(procs: Sequence[Proc], groups: Sequence[int]) -> List[int]:
 
 class AtRunner(Runner):
     name = "at"
-    time_limit_signals: FrozenSet[str] = frozenset()  # at has no time limits
+    time_limit_signals: ClassVar[FrozenSet[str]] = frozenset()  # at has no time limits
 
     def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
         return list(directives.raw)
 
-    def _run(self, run: CommandExecutor, argv: Sequence[str], stdin: Optional[str] = None) -> CommandResult:
-        return run(
-            [*self.options.command_prefix, *argv], stdin=stdin, timeout=self.options.command_timeout
-        )
+    def _run(self, run: CommandExecutor, argv: Sequence[str]) -> CommandResult:
+        return run([*self.options.command_prefix, *argv], timeout=self.options.command_timeout)
 
     def submit(self, jobs: Sequence[SubmitRequest], run: CommandExecutor) -> List[SubmitOutcome]:
         outcomes = []
@@ -126,7 +125,8 @@ class AtRunner(Runner):
             if not result.ok:
                 outcomes.append(SubmitOutcome(None, result.describe()))
             elif match is None:
-                outcomes.append(SubmitOutcome(None, f"no job id in at output: {result.stderr[:200]!r}"))
+                detail = f"no job id in at output: {result.stderr[:200]!r}"
+                outcomes.append(SubmitOutcome(None, detail))
             else:
                 outcomes.append(SubmitOutcome(match.group("id")))
         return outcomes
@@ -183,7 +183,8 @@ class AtRunner(Runner):
     ) -> Dict[str, KillOutcome]:
         listing = self._ps(run)
         if not listing.ok:
-            return {t.runner_id: KillOutcome(t.runner_id, False, listing.describe()) for t in targets}
+            failed = listing.describe()
+            return {t.runner_id: KillOutcome(t.runner_id, False, failed) for t in targets}
         procs = parse_ps(listing.stdout)
         groups: Dict[str, int] = {}
         outcome: Dict[str, KillOutcome] = {}
