@@ -53,6 +53,7 @@ GONE_ON_KILL = re.compile(
     r"Job <(\d+(?:\[\d+\])?)>(?::| is)? "
     r"(?:Job has already finished|No matching job found|not found)"
 )
+CANCELLED = re.compile(r"Job <\d+(?:\[\d+\])?> is being (?:terminated|signaled)")
 BJOBS_FORMAT = "jobid stat exit_code delimiter='|'"
 
 
@@ -128,4 +129,4 @@ class LsfRunner(BatchRunner):
             return []
         ids = [t.runner_id for t in targets]
         result = run(self.kill_command(ids), timeout=self.options.command_timeout)
-        return kill_outcomes(ids, result, GONE_ON_KILL, short_id=False)
+        return kill_outcomes(ids, result, GONE_ON_KILL, False, CANCELLED)

@@ -4,7 +4,7 @@ their error conventions do not). Host-side: stdlib only, Python 3.8+."""
 from __future__ import annotations
 
 import re
-from typing import List, Pattern, Sequence
+from typing import List, Optional, Pattern, Sequence
 
 from .base import KillOutcome
 from .execute import CommandResult
@@ -17,19 +17,26 @@ def only_lines_matching(stderr: str, pattern: Pattern[str]) -> bool:
 
 
 def kill_outcomes(
-    ids: Sequence[str], result: CommandResult, gone: Pattern[str], short_id: bool = True
+    ids: Sequence[str],
+    result: CommandResult,
+    gone: Pattern[str],
+    short_id: bool = True,
+    cancelled: Optional[Pattern[str]] = None,
 ) -> List[KillOutcome]:
     """Per-id outcomes of one cancel command for many ids.
 
     ``gone`` finds the ids the scheduler says are finished or unknown
     (group 1): those are ``ok`` ("already gone" is a result). When the errors
     name ids, an id they do not name was cancelled; otherwise all failed.
+    ``cancelled`` finds the lines that report success (not errors about an id).
     """
     if result.ok:
         return [KillOutcome(i, True, "cancelled") for i in ids]
     if result.returncode is None:  # timed out or could not start: nothing known
         return [KillOutcome(i, False, result.describe()) for i in ids]
     text = result.stdout + "\n" + result.stderr
+    if cancelled is not None:
+        text = "\n".join(ln for ln in text.splitlines() if not cancelled.search(ln))
     already = {m.split(".")[0] if short_id else m for m in gone.findall(text)}
     keys = {i: i.split(".")[0] if short_id else i for i in ids}
     named = {i for i, k in keys.items() if re.search(rf"(?<![\d.]){re.escape(k)}(?!\d)", text)}

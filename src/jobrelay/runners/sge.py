@@ -35,6 +35,7 @@ from .execute import CommandExecutor, CommandResult
 from .scheduler_text import kill_outcomes
 
 GONE_ON_KILL = re.compile(r'job "?(\d+)"? does not exist')
+CANCELLED = re.compile(r"registered the job \d+ for deletion|deleted job \d+")
 
 
 def sge_state(letters: str) -> RunnerState:
@@ -54,7 +55,8 @@ def parse_qstat(stdout: str) -> Dict[str, RunnerJobInfo]:
         if len(fields) >= 5 and fields[0].isdigit():
             # an array job has one line per task: any task alive keeps the job alive
             info = RunnerJobInfo(fields[0], sge_state(fields[4]), reason=fields[4])
-            if jobs.get(fields[0], info).state is not RunnerState.RUNNING:
+            seen = jobs.get(fields[0])
+            if seen is None or seen.state is not RunnerState.RUNNING:
                 jobs[fields[0]] = info
     return jobs
 
@@ -104,4 +106,4 @@ class SgeRunner(BatchRunner):
             return []
         ids = [t.runner_id for t in targets]
         result = run(self.kill_command(ids), timeout=self.options.command_timeout)
-        return kill_outcomes(ids, result, GONE_ON_KILL, short_id=False)
+        return kill_outcomes(ids, result, GONE_ON_KILL, False, CANCELLED)
