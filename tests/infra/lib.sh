@@ -9,9 +9,9 @@ ST=${JOBRELAY_TEST_INFRA:-/tmp/jobrelay-test-infra}
 PIDS=$ST/pids
 TEST_USERS="rjhost1 rjhost2 rjhost3"
 
-# Ports: defaults are the project's; env knobs let a second set-up coexist.
-# up.sh stores the values it used in $ST/ports.env so the other scripts agree.
-if [ -r "$ST/ports.env" ] && [ -z "${JOBRELAY_TEST_IGNORE_PORTS_ENV:-}" ]; then
+# Ports: env knobs > the previous run's $ST/ports.env > the project's defaults.
+# Env knobs let a second set-up coexist; up.sh saves what it used in ports.env.
+if [ -r "$ST/ports.env" ]; then
   # shellcheck disable=SC1091
   . "$ST/ports.env"
 fi

@@ -27,13 +27,13 @@
 #   JOBRELAY_TEST_SLURM_PORT_BASE  slurmctld rjtest = BASE, its slurmd BASE+1, slurmdbd BASE+2,
 #                                  rjtest2 ctld BASE+10, slurmd BASE+11 (default 6817)
 #   JOBRELAY_TEST_DB_PORT          MariaDB port on 127.0.0.1 (default 3307)
+#     (ports are sticky: a run without these variables reuses the previous run's ports,
+#      saved in $JOBRELAY_TEST_INFRA/ports.env; down.sh --purge forgets them)
 #   JOBRELAY_TEST_GATE_COMMAND     forced command of hostH's key (authorized_keys command="...").
 #                                  Default: /usr/bin/rrsync -no-lock /home/rjhost3/jobrelay-run
 # Exit status: 0 when every component came up; 1 otherwise (env.json then lists the ones that did).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-# ports from the environment win over a previous run's ports.env
-JOBRELAY_TEST_IGNORE_PORTS_ENV=1
 # shellcheck source=tests/infra/lib.sh
 . "$HERE/lib.sh"
 GATE_COMMAND=${JOBRELAY_TEST_GATE_COMMAND:-/usr/bin/rrsync -no-lock $SSHFREE_RUN}
@@ -385,7 +385,8 @@ sshfree_sshd() {
   [ -f "$d/id_hostH" ] || ssh-keygen -q -t ed25519 -N '' -C jobrelay-test-hostH -f "$d/id_hostH"
   [ -f "$d/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C hostH -f "$d/ssh_host_ed25519_key"
   # authorized_keys sits on H's private filesystem: only an sshd inside the namespace finds it
-  local cmd=${GATE_COMMAND//\\/\\\\}; cmd=${cmd//\"/\\\"}
+  # sshd's option parser unescapes \" only (a lone backslash stays as it is)
+  local cmd=${GATE_COMMAND//\"/\\\"}
   echo "command=\"$cmd\",restrict $(cat "$d/id_hostH.pub")" >"$SF/private/ak/rjhost3.new"
   chmod 644 "$SF/private/ak/rjhost3.new"; mv "$SF/private/ak/rjhost3.new" "$SF/private/ak/rjhost3"
   write_sshd_config hostH "$d" "$SF/ak/%u" || rc=$?
