@@ -39,6 +39,13 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 GATE_COMMAND=${JOBRELAY_TEST_GATE_COMMAND:-/usr/bin/rrsync -no-lock $SSHFREE_RUN}
 T0=$(date +%s%N)
 
+# Ports moved since the last run (env knobs): slurmdbd and MariaDB do not follow a conf
+# change by themselves, so stop what we started and bring everything up on the new ports.
+if [ -r "$ST/ports.env" ] && ls "$PIDS"/*.pid >/dev/null 2>&1 \
+   && [ "$(cat "$ST/ports.env")" != "$(printf 'SSH_PORT=%s\nSLURM_PORT_BASE=%s\nDB_PORT=%s' "$SSH_PORT" "$SLURM_PORT_BASE" "$DB_PORT")" ]; then
+  echo "up.sh: ports changed ($(tr '\n' ' ' <"$ST/ports.env")): down.sh first"
+  JOBRELAY_TEST_SSH_PORT= JOBRELAY_TEST_SLURM_PORT_BASE= JOBRELAY_TEST_DB_PORT= bash "$HERE/down.sh"
+fi
 mkdir -p "$ST" "$PIDS"
 chmod 755 "$ST"          # test users read their authorized_keys below it
 chmod 700 "$PIDS"
