@@ -171,6 +171,11 @@ def test_submit_failure_is_an_outcome_not_an_exception(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     (outcome,) = runner.submit([SubmitRequest(str(missing), str(missing / "job"), "")], run_command)
     assert outcome.runner_id is None and outcome.error
+    job_dir = make_job(tmp_path, "exit 0\n")
+    broken = BackgroundRunner(RunnerOptions(command_prefix=("/nonexistent/launcher",)))
+    (outcome,) = broken.submit([request(job_dir)], run_command)
+    assert outcome.runner_id is None
+    assert outcome.error and "/nonexistent/launcher" in outcome.error
 
 
 def test_jobs_survive_the_submitting_process(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from .base import (
     SubmitOutcome,
     SubmitRequest,
 )
+from .detach import Launch, launch_detached
 from .execute import CommandExecutor
 
 BASH = "/bin/bash"
@@ -103,27 +104,17 @@ class BackgroundRunner(Runner):
 
     # -- submit --------------------------------------------------------
     def submit(self, jobs: Sequence[SubmitRequest], run: CommandExecutor) -> List[SubmitOutcome]:
-        # ``run`` is not used: the job is started by a fork here, not by a command.
-        return [self._start(job) for job in jobs]
-
-    def _start(self, job: SubmitRequest) -> SubmitOutcome:
-        argv = [*self.options.command_prefix, BASH, job.job_file]
-        try:
-            stdin = os.open(os.devnull, os.O_RDONLY)
-            try:
-                out = _open_log(os.path.join(job.job_dir, keys.OUT_FILE))
-                try:
-                    err = _open_log(os.path.join(job.job_dir, keys.ERR_FILE))
-                    try:
-                        return _spawn_detached(argv, job.job_dir, stdin, out, err)
-                    finally:
-                        os.close(err)
-                finally:
-                    os.close(out)
-            finally:
-                os.close(stdin)
-        except OSError as exc:
-            return SubmitOutcome(None, f"cannot start {job.job_file}: {exc}")
+        # ``run`` is not used: jobs start by posix_spawn from one launcher, not a command.
+        launches = [
+            Launch(
+                argv=(*self.options.command_prefix, BASH, job.job_file),
+                cwd=job.job_dir,
+                stdout=os.path.join(job.job_dir, keys.OUT_FILE),
+                stderr=os.path.join(job.job_dir, keys.ERR_FILE),
+            )
+            for job in jobs
+        ]
+        return [SubmitOutcome(r.runner_id, r.error) for r in launch_detached(launches)]
 
     # -- poll ----------------------------------------------------------
     def poll(self, ids: Sequence[str], run: CommandExecutor) -> PollAnswer:
@@ -203,93 +194,3 @@ def _wait_gone(pending: Dict[str, int], timeout: float) -> Dict[str, List[ProcSt
 def _signal_group(pgrp: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):  # ended meanwhile
         os.killpg(pgrp, sig)
-
-
-def _open_log(path: str) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-
-
-def _spawn_detached(argv: List[str], cwd: str, stdin: int, out: int, err: int) -> SubmitOutcome:
-    """Start ``argv`` as a grandchild in a new session; return its id.
-
-    The double fork makes init (or a subreaper) the job's parent, so it never
-    becomes a zombie of a long-lived agent. The middle process reads the
-    job's start time while the job is still its child (so it cannot have
-    been reaped yet) and reports "pid:starttime" on a pipe; the job reports
-    an exec failure on a close-on-exec pipe.
-    """
-    id_read, id_write = os.pipe()
-    exec_read, exec_write = os.pipe()
-    try:
-        middle = os.fork()
-        if middle == 0:  # pragma: no cover - runs in the forked child
-            _middle_process(argv, cwd, stdin, out, err, id_write, exec_write)
-        os.close(id_write)
-        os.close(exec_write)
-        id_write = exec_write = -1
-        os.waitpid(middle, 0)
-        runner_id = _read_all(id_read).decode()
-        exec_error = _read_all(exec_read).decode()
-    finally:
-        for fd in (id_read, exec_read, id_write, exec_write):
-            if fd >= 0:
-                os.close(fd)
-    if exec_error:
-        return SubmitOutcome(None, f"cannot run {argv[0]}: {exec_error}")
-    if not runner_id:
-        return SubmitOutcome(None, "the job process did not start (fork failed)")
-    return SubmitOutcome(runner_id)
-
-
-def _middle_process(
-    argv: List[str], cwd: str, stdin: int, out: int, err: int, id_write: int, exec_write: int
-) -> None:  # pragma: no cover - runs in the forked child
-    try:
-        pid = os.fork()
-        if pid == 0:
-            _job_process(argv, cwd, stdin, out, err, exec_write)
-        stat = read_proc_stat(pid)
-        starttime = stat.starttime if stat else 0
-        os.write(id_write, f"{pid}:{starttime}".encode())
-    finally:
-        os._exit(0)
-
-
-def _job_process(
-    argv: List[str], cwd: str, stdin: int, out: int, err: int, exec_write: int
-) -> None:  # pragma: no cover
-    try:
-        os.setsid()  # the job leads its own session: its pid is its session id
-        os.chdir(cwd)
-        os.dup2(stdin, 0)
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        # Python ignores SIGPIPE and SIGXFSZ; exec keeps "ignored", so undo it.
-        for name in ("SIGPIPE", "SIGXFSZ"):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), signal.SIG_DFL)
-        os.set_inheritable(exec_write, False)
-        program = argv[0] if os.path.isabs(argv[0]) else _which(argv[0])
-        os.execv(program, argv)  # noqa: S606 - a fixed argv, no shell
-    except BaseException as exc:
-        try:
-            os.write(exec_write, str(exc).encode(errors="replace"))
-        finally:
-            os._exit(127)
-
-
-def _which(program: str) -> str:
-    for folder in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep):
-        candidate = os.path.join(folder, program)
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return program
-
-
-def _read_all(fd: int) -> bytes:
-    chunks: List[bytes] = []
-    while True:
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)

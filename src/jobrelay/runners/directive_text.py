@@ -1,0 +1,42 @@
+"""Values safe to write into a job script's directive lines.
+
+A directive line is read by the scheduler, not by a shell, but a value with
+a newline would start a new directive and a space would end the value: names
+are sanitised, other values refused. Host-side: stdlib only, Python 3.8+.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_TOKEN = re.compile(r"^[A-Za-z0-9_.,:@%+=/-]+$")
+
+
+def safe_job_name(name: str, max_len: int = 64, alpha_first: bool = False) -> str:
+    """``name`` reduced to ``[A-Za-z0-9_.-]``; never empty, never an option."""
+    clean = _NAME_UNSAFE.sub("_", name).strip("_.-")[:max_len] or "job"
+    if alpha_first and not clean[0].isalpha():
+        clean = ("j" + clean)[:max_len]
+    return clean
+
+
+def directive_token(value: object) -> str:
+    """A plain value (queue, account, number) as one token, or ValueError."""
+    text = str(value)
+    if not _TOKEN.match(text):
+        raise ValueError(f"unsafe value for a directive: {text!r}")
+    return text
+
+
+def check_job_dir(job_dir: str) -> str:
+    """Job dirs go into directives unquoted: refuse anything but a plain path."""
+    if not job_dir.startswith("/") or not re.match(r"^[A-Za-z0-9_.,:@%+=/-]+$", job_dir):
+        raise ValueError(f"job dir unsafe for directives: {job_dir!r}")
+    return job_dir
+
+
+def minutes_ceil(seconds: int) -> int:
+    """Whole minutes, rounded up (schedulers counting minutes must not cut short)."""
+    return max(1, math.ceil(seconds / 60))
