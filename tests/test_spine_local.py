@@ -42,8 +42,8 @@ def messages(cli: Cli, job_id: int) -> list[tuple[str | None, str]]:
         return [(e.severity, e.detail) for e in ledger.events(job_id, [EventKind.MESSAGE])]
 
 
-def group_alive(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``."""
+def session_alive(sid: int) -> list[int]:
+    """Live (non-zombie) processes of session ``sid`` (the wrapper leads its own session)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -53,7 +53,7 @@ def group_alive(pgid: int) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
+        if fields[0] != "Z" and int(fields[3]) == sid:
             found.append(int(entry))
     return found
 
@@ -73,7 +73,7 @@ def test_fifty_mixed_jobs_in_one_command(cli: Cli, tmp_path: Path) -> None:
     talker = write(
         scripts / "talker.sh",
         'jobrelay_message INFO "starting | step 1"\n'
-        'jobrelay_message WARNING "disk \'nearly\' full\nsecond line"\n'
+        "jobrelay_message WARNING \"disk 'nearly' full\nsecond line\"\n"
         "jobrelay_message ERROR done\n",
     )
     hostile = write(scripts / "hostile.sh", 'printf "%s" "$JOBRELAY_JOB_NAME" > name.txt\n')
@@ -81,9 +81,7 @@ def test_fifty_mixed_jobs_in_one_command(cli: Cli, tmp_path: Path) -> None:
     for i in range(44):
         plan.append({"script": str(ok), "name": f"ok-{i}", "expect": ("succeeded", 0, None)})
     plan.append({"script": str(exit3), "name": "exit3", "expect": ("failed", 3, None)})
-    plan.append(
-        {"script": str(signalled), "name": "signalled", "expect": ("failed", 138, "USR1")}
-    )
+    plan.append({"script": str(signalled), "name": "signalled", "expect": ("failed", 138, "USR1")})
     plan.append(
         {
             "script": str(slow),
@@ -127,16 +125,16 @@ def test_fifty_mixed_jobs_in_one_command(cli: Cli, tmp_path: Path) -> None:
     assert not Path("/tmp/PWNED-jr").exists()
 
 
-def test_kill_takes_the_whole_process_group(cli: Cli, tmp_path: Path) -> None:
+def test_kill_takes_the_whole_job(cli: Cli, tmp_path: Path) -> None:
     script = write(tmp_path / "tree.sh", "sleep 300 &\n(sleep 300; echo never) &\nsleep 300\n")
     (job,) = cli.json("submit", str(script), "--name", "tree")
     status = cli.job_dir(job) / "job.status"
     wait_for(lambda: "JOB_START_TIME" in status.read_text(), what="the job to start")
     pid = int(job["runner_id"].split(":")[0])
-    wait_for(lambda: len(group_alive(pid)) >= 4, what="the job's children")
+    wait_for(lambda: len(session_alive(pid)) >= 4, what="the job's children")
     (killed,) = cli.json("kill", job["job"])
     assert killed["state"] == "killed", killed
-    assert group_alive(pid) == []
+    assert session_alive(pid) == []
     text = status.read_text()
     assert text.count("JOB_EXIT=") == 1
 
@@ -155,11 +153,10 @@ def test_jobs_that_end_while_nothing_runs_are_found(cli: Cli, tmp_path: Path) ->
     assert [j["state"] for j in polled] == ["succeeded", "succeeded"]
 
 
-def test_a_corrupted_status_file_is_reported_and_disturbs_nothing(
-    cli: Cli, tmp_path: Path
-) -> None:
+def test_a_corrupted_status_file_is_reported_and_disturbs_nothing(cli: Cli, tmp_path: Path) -> None:
     script = write(tmp_path / "ok.sh", "exit 0\n")
-    jobs = cli.json("submit", *[str(script)] * 4, *sum([["--name", f"j{i}"] for i in range(4)], []))
+    names = [arg for i in range(4) for arg in ("--name", f"j{i}")]
+    jobs = cli.json("submit", *[str(script)] * 4, *names)
     for job in jobs:
         status = cli.job_dir(job) / "job.status"
         wait_for(lambda s=status: "JOB_EXIT=" in s.read_text(), what="the exits")
@@ -182,7 +179,7 @@ def test_kill_minus_nine_of_the_cli_mid_submit_loses_and_repeats_nothing(
     cli: Cli, tmp_path: Path
 ) -> None:
     script = write(tmp_path / "t.sh", "exit 0\n")
-    names = sum([["--name", f"t{i}"] for i in range(200)], [])
+    names = [arg for i in range(200) for arg in ("--name", f"t{i}")]
     proc = subprocess.Popen(
         cli.argv("submit", *[str(script)] * 200, *names),
         env=cli.env(),

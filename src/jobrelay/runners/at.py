@@ -105,6 +105,7 @@ def live_groups(procs: Sequence[Proc], groups: Sequence[int]) -> List[int]:
 class AtRunner(Runner):
     name = "at"
     time_limit_signals: ClassVar[FrozenSet[str]] = frozenset()  # at has no time limits
+    host_bound = True  # only the host whose atd queued the job knows it
 
     def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
         return list(directives.raw)

@@ -18,6 +18,7 @@ BUILTIN: Dict[str, str] = {
     "at": "jobrelay.runners.at:AtRunner",
     "slurm": "jobrelay.runners.slurm:SlurmRunner",
     "pbs": "jobrelay.runners.pbs:PbsRunner",
+    "torque": "jobrelay.runners.pbs:TorqueRunner",
     "lsf": "jobrelay.runners.lsf:LsfRunner",
     "sge": "jobrelay.runners.sge:SgeRunner",
 }
