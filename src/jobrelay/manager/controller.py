@@ -272,6 +272,10 @@ class Controller:
             view = runner_view(line) if line is not None else RunnerView.failed(reply.error or "")
             decision = reconcile(facts, view, PrevJob.of(job), submit_error=submit_error)
             update = update_for(job, decision, facts, stamp)
+            if facts is not None and facts.problems:
+                # The file is the source of truth: say plainly that it is damaged.
+                shown = "; ".join(facts.problems[:3])
+                update = _with_error(update, f"status file {job.job_dir}/job.status: {shown}")
             if line is not None and line.get("error") and verb == "kill":
                 update = _with_error(update, f"kill: {line['error']}")
             updates.append(update)
