@@ -342,3 +342,57 @@ def test_control_dir_is_private_and_short(ssh: list[str]) -> None:
             await t.close()
 
     assert run(go()) is not None
+
+
+@pytest.fixture
+def one_session_sshd(infra: Infra, tmp_path: Path) -> Any:
+    """A second sshd for host1's account allowing ONE session per connection."""
+    require(infra, "ssh")
+    import subprocess
+    import time
+
+    port = 2299
+    original = Path(infra.data["sshd_configs"]["host1"]).read_text()
+    host_key = re.search(r"^HostKey (\S+)", original, re.M).group(1)  # type: ignore[union-attr]
+    pidfile = tmp_path / "sshd.pid"
+    lines = [
+        line
+        for line in original.splitlines()
+        if not line.startswith(("Port ", "PidFile ", "MaxSessions "))
+    ]
+    conf = tmp_path / "sshd_config"
+    conf.write_text("\n".join([*lines, f"Port {port}", f"PidFile {pidfile}", "MaxSessions 1"]))
+    subprocess.run(["/usr/sbin/sshd", "-f", str(conf), "-E", str(tmp_path / "log")], check=True)
+    for _ in range(100):  # sshd writes its pid file once it listens
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        time.sleep(0.05)
+    ip = infra.hosts["host1"]["ip"]
+    known = tmp_path / "known_hosts"
+    key = " ".join(Path(host_key + ".pub").read_text().split()[:2])
+    known.write_text(f"[{ip}]:{port} {key}\n")
+    yield ["ssh", "-F", infra.ssh_config, f"-oPort={port}", f"-oUserKnownHostsFile={known}"]
+    os.kill(int(pidfile.read_text()), 15)
+
+
+def test_refused_multiplexed_sessions_fall_back_to_plain(one_session_sshd: list[str]) -> None:
+    async def go() -> Any:
+        t = SshTransport(one_session_sshd)
+        try:
+            first = await t.run("host1", ["true"], timeout=30)  # becomes the master
+            many = await asyncio.gather(
+                *[
+                    t.run("host1", ["sh", "-c", "sleep 1; echo $SSH_CONNECTION"], timeout=60)
+                    for _ in range(3)
+                ]
+            )
+            return first, many
+        finally:
+            await t.close()
+
+    first, many = run(go())
+    assert first.ok, first.describe()
+    assert all(out.ok for out in many), [out.describe() for out in many]
+    # the server allowed one session per connection: the others had their own
+    assert len({out.stdout.split()[1] for out in many}) >= 2
+    assert all("mux_client" not in out.stderr for out in many)
