@@ -45,7 +45,7 @@ async def run_process(
         await asyncio.wait_for(_feed_and_wait(proc, stdin), timeout)
     except (TimeoutError, asyncio.CancelledError) as exc:
         _kill_group(proc.pid)
-        await proc.wait()
+        await _reaped(proc)
         out, err = await _gather_output(out_task, err_task)
         if isinstance(exc, asyncio.CancelledError):
             raise
@@ -62,6 +62,14 @@ async def _feed_and_wait(proc: asyncio.subprocess.Process, stdin: bytes | None) 
             await proc.stdin.drain()
         proc.stdin.close()
     await proc.wait()
+
+
+async def _reaped(proc: asyncio.subprocess.Process) -> None:
+    # asyncio's wait() also waits for the pipes to close, and a process that
+    # outlives ours (an ssh ControlMaster serving the killed client's session)
+    # holds them: the exit status itself arrives as soon as the kill lands.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), 2.0)
 
 
 async def _gather_output(

@@ -159,6 +159,19 @@ class SshTransport(Transport):
             self._control_dir = None
 
 
+def _without_mux_notes(stderr: str) -> str:
+    """Drop ssh's own notes about falling back from multiplexing: the command's
+    stderr should read the same whether or not a master was shared."""
+    if "mux" not in stderr and "ControlSocket" not in stderr:
+        return stderr
+    kept = [
+        line
+        for line in stderr.splitlines(keepends=True)
+        if not line.startswith(("mux_client_", "ControlSocket "))
+    ]
+    return "".join(kept)
+
+
 def _mux_failed(result: ProcessResult) -> bool:
     if result.returncode != SSH_FAILURE:
         return False
@@ -167,7 +180,7 @@ def _mux_failed(result: ProcessResult) -> bool:
 
 
 def _outcome(result: ProcessResult) -> CommandOutcome:
-    stderr = result.stderr.decode("utf-8", "replace")
+    stderr = _without_mux_notes(result.stderr.decode("utf-8", "replace"))
     if result.start_error:
         stderr = f"cannot run: {result.start_error}"
     # a timeout with no output at all: we never got as far as the remote command
