@@ -272,6 +272,8 @@ class Controller:
             view = runner_view(line) if line is not None else RunnerView.failed(reply.error or "")
             decision = reconcile(facts, view, PrevJob.of(job), submit_error=submit_error)
             update = update_for(job, decision, facts, stamp)
+            if job.host is None and line is not None:
+                update = _with_host(update, reply.host)  # its submitter died before it heard
             if facts is not None and facts.problems:
                 # The file is the source of truth: say plainly that it is damaged.
                 shown = "; ".join(facts.problems[:3])

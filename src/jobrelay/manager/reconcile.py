@@ -132,7 +132,7 @@ def reconcile(
             host_unreachable=True,
         )
     if facts.finished:
-        return _from_file_exit(facts, prev)
+        return replace(_from_file_exit(facts, prev), runner_id=file_id)
     if prev.state is JobState.SUBMITTING and file_id is None and submit_error is not None:
         return Decision(
             JobState.SUBMIT_FAILED,
