@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..agent.build import build_zipapp
 from ..agent.protocol import (
@@ -35,6 +35,20 @@ class AgentReply:
     unreachable: bool = False  # the host could not be reached (ssh 255, timeout)
     error: str | None = None  # why the call as a whole failed
     agent_version: str | None = None
+
+
+class HostCaller(Protocol):
+    """One batch call for one verb on one host, answered as agent reply lines.
+
+    ``AgentCaller`` runs the agent on the host; the SSH-free caller does the
+    same work from the controller with rsync and the local runner.
+    """
+
+    installs: int
+
+    async def call(
+        self, host: str, verb: str, jobs: list[JobRequest], timeout: float
+    ) -> AgentReply: ...
 
 
 class AgentCaller:

@@ -22,7 +22,7 @@ from ..platforms.selection import HostPicker
 from ..runners.registry import RunnerLoadError, runner_class
 from ..states import JobState
 from ..transport.base import Transport
-from .agentcall import AgentCaller, AgentReply
+from .agentcall import AgentCaller, AgentReply, HostCaller
 from .decision_update import update_for
 from .reconcile import PrevJob, RunnerView, reconcile
 from .replies import facts_from_reply, runner_view
@@ -55,7 +55,7 @@ class Controller:
         self.platforms = platforms
         self.ledger = ledger
         self._transports: dict[str, Transport] = {}
-        self._callers: dict[str, AgentCaller] = {}
+        self._callers: dict[str, HostCaller] = {}
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
 
     # -- plumbing ---------------------------------------------------------
@@ -71,9 +71,9 @@ class Controller:
             self._transports[platform.name] = transport_for(platform)
         return self._transports[platform.name]
 
-    def caller(self, platform: Platform) -> AgentCaller:
+    def caller(self, platform: Platform) -> HostCaller:
         if platform.name not in self._callers:
-            self._callers[platform.name] = AgentCaller(
+            self._callers[platform.name] = make_caller(
                 platform, self.transport(platform), self.home
             )
         return self._callers[platform.name]
@@ -111,8 +111,6 @@ class Controller:
         progress: Progress | None = None,
     ) -> list[JobRecord]:
         platform = self.platform(platform_name)
-        if platform.transport is TransportKind.SSH_FREE:
-            raise ControllerError(f"platform {platform.name!r}: ssh-free submission not available")
         try:
             runner_class(platform.runner)
         except RunnerLoadError as exc:
@@ -285,6 +283,13 @@ class Controller:
             self.ledger.apply(updates)
         if progress:
             progress(len(batch))
+
+
+def make_caller(platform: Platform, transport: Transport, home: Path) -> HostCaller:
+    """The way batches reach this platform's hosts."""
+    if platform.transport is TransportKind.SSH_FREE:
+        raise ControllerError(f"platform {platform.name!r}: transport 'ssh-free' not available yet")
+    return AgentCaller(platform, transport, home)
 
 
 def _group_key(platform: Platform, job: JobRecord) -> tuple[str, str]:
