@@ -17,8 +17,8 @@ from typing import List
 from jobrelay.gate.decision import Allowed, Refused
 from jobrelay.gate.paths import PathRefused, inside_root
 
-INTERPRETER_RE = re.compile(r"^(?:/[\w./-]+/)?python3(?:\.\d+)?$")
-AGENT_NAME_RE = re.compile(r"^agent-[A-Za-z0-9][A-Za-z0-9.+_-]*\.pyz$")
+INTERPRETER_RE = re.compile(r"^(?:/[\w./-]+/)?python3(?:\.\d+)?\Z")
+AGENT_NAME_RE = re.compile(r"^agent-[A-Za-z0-9][A-Za-z0-9.+_-]*\.pyz\Z")
 AGENT_DIR = ".jobrelay"
 
 

@@ -33,8 +33,8 @@ class Kind(Enum):
 # -L -k -K (follow symlinks, possibly out of the root), -e without the
 # capability form, -M (remote options), and every option taking an argument.
 SHORT_FLAGS = "ACDEHIJNORSUWXbcdglmnopqrtuvxyz"
-SHORT_CLUSTER_RE = re.compile(r"^-(?=.)[" + SHORT_FLAGS + r"]*(e\d*\.[A-Za-z]*)?$")
-SHORT_WITH_NUMBER_RE = re.compile(r"^-[B@]-?\d+$")  # --block-size, --modify-window
+SHORT_CLUSTER_RE = re.compile(r"^-(?=.)[" + SHORT_FLAGS + r"]*(e\d*\.[A-Za-z]*)?\Z")
+SHORT_WITH_NUMBER_RE = re.compile(r"^-[B@]-?\d+\Z")  # --block-size, --modify-window
 
 DELETING = frozenset(
     (

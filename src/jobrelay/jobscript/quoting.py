@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 
-_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
-_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+# fullmatch, not ^…$: "$" also matches before a trailing newline.
+_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
 
 
 def bash_quote(text: str) -> str:
@@ -20,9 +21,9 @@ def bash_quote(text: str) -> str:
     the value does not depend on the locale bash runs in. The result never
     holds a newline, so it is also safe inside a ``#`` comment.
     """
-    if _SAFE.match(text):
+    if _SAFE.fullmatch(text):
         return text
-    if _PRINTABLE_ASCII.match(text):
+    if _PRINTABLE_ASCII.fullmatch(text):
         return "'" + text.replace("'", "'\\''") + "'"
     out = ["$'"]
     for byte in _encode(text):

@@ -8,7 +8,8 @@ for every change; never edit a released step):
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable, Dict
+import time
+from typing import Any, Callable, Dict
 
 from .errors import SchemaError
 
@@ -66,12 +67,26 @@ def configure(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     # WAL: readers never block the writer; a killed writer leaves only an
     # uncommitted WAL tail, which the next opener discards.
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    mode = _set_wal(conn)
     if mode is None or str(mode[0]).lower() != "wal":
         raise SchemaError(f"cannot put the ledger in WAL mode (got {mode!r})")
     # FULL: a committed transaction survives power loss, not only a killed process.
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _set_wal(conn: sqlite3.Connection) -> Any:
+    """Switch to WAL, retrying: the switch needs an exclusive lock and SQLite
+    answers "database is locked" at once, without the busy handler, while
+    another process opens the same new file."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def ensure(conn: sqlite3.Connection, path: str) -> None:

@@ -239,7 +239,7 @@ def states_from_codes(
     return {job_id: table.get(code, default) for job_id, code in codes.items()}
 
 
-ID_SAFE = re.compile(r"^[A-Za-z0-9_.;:@\[\]-]{1,128}$")
+ID_SAFE = re.compile(r"^[A-Za-z0-9_.;:@\[\]-]{1,128}\Z")
 
 
 def check_id(runner_id: str) -> str:

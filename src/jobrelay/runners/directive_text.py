@@ -11,7 +11,7 @@ import math
 import re
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-_TOKEN = re.compile(r"^[A-Za-z0-9_.,:@%+=/-]+$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_.,:@%+=/-]+\Z")
 
 
 def safe_job_name(name: str, max_len: int = 64, alpha_first: bool = False) -> str:
