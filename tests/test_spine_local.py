@@ -216,3 +216,31 @@ def test_kill_minus_nine_of_the_cli_mid_submit_loses_and_repeats_nothing(
         else:
             assert job.runner_id is None and job.state.value == "submitting", job
     assert reached > 0
+
+
+def test_a_job_whose_runner_forgot_it_is_lost_after_a_second_look(cli: Cli, tmp_path: Path) -> None:
+    script = write(tmp_path / "long.sh", "sleep 300\n")
+    (job,) = cli.json("submit", str(script), "--name", "doomed")
+    status = cli.job_dir(job) / "job.status"
+    wait_for(lambda: "JOB_START_TIME" in status.read_text(), what="the job to start")
+    sid = int(job["runner_id"].split(":")[0])
+    # Something outside jobrelay kills the whole job at once: no exit is recorded.
+    for pid in session_alive(sid):
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: session_alive(sid) == [], what="the job to die")
+    (first,) = cli.json("poll", job["job"])
+    assert first["state"] == "running"  # one look is not enough to call it lost
+    (second,) = cli.json("poll", job["job"])
+    assert second["state"] == "lost", second
+    assert "JOB_EXIT=" not in status.read_text()
+    assert "JOB_RUNNER_FORGOT=" in status.read_text()
+
+
+def test_watch_runs_until_every_job_is_final(cli: Cli, tmp_path: Path) -> None:
+    script = write(tmp_path / "s.sh", "sleep 1\n")
+    cli.json("submit", str(script), str(script), "--name", "w1", "--name", "w2", "--run", "wr")
+    proc = cli.run("watch", "--run", "wr", "--interval", "0.2")
+    assert proc.returncode == 0
+    last_frame = proc.stdout.rsplit("JOB ", 1)[-1]
+    assert last_frame.count("succeeded") == 2 + 1  # two rows and the summary line
+    assert "2 jobs" in last_frame
