@@ -221,6 +221,10 @@ class BatchRunner(Runner):
             return []
         ids = [t.runner_id for t in targets]
         result = run(self.kill_command(ids), timeout=self.options.command_timeout)
+        return self.parse_kill(ids, result)
+
+    def parse_kill(self, ids: Sequence[str], result: CommandResult) -> List[KillOutcome]:
+        """One outcome per id from the cancel command's result (override for per-id output)."""
         if result.ok:
             return [KillOutcome(i, True, "cancelled") for i in ids]
         return [KillOutcome(i, False, result.describe()) for i in ids]

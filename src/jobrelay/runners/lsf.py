@@ -21,7 +21,6 @@ from .base import (
     BatchRunner,
     Directives,
     KillOutcome,
-    KillTarget,
     PollAnswer,
     RunnerJobInfo,
     RunnerState,
@@ -29,7 +28,7 @@ from .base import (
     check_id,
 )
 from .directive_text import check_job_dir, directive_token, minutes_ceil, safe_job_name
-from .execute import CommandExecutor, CommandResult
+from .execute import CommandResult
 from .scheduler_text import kill_outcomes, only_lines_matching
 
 P, R, D = RunnerState.PENDING, RunnerState.RUNNING, RunnerState.DONE
@@ -124,9 +123,5 @@ class LsfRunner(BatchRunner):
     def kill_command(self, ids: Sequence[str]) -> List[str]:
         return [*self.options.command_prefix, "bkill", *(check_id(i) for i in ids)]
 
-    def kill(self, targets: Sequence[KillTarget], run: CommandExecutor) -> List[KillOutcome]:
-        if not targets:
-            return []
-        ids = [t.runner_id for t in targets]
-        result = run(self.kill_command(ids), timeout=self.options.command_timeout)
+    def parse_kill(self, ids: Sequence[str], result: CommandResult) -> List[KillOutcome]:
         return kill_outcomes(ids, result, GONE_ON_KILL, False, CANCELLED)

@@ -24,14 +24,13 @@ from .base import (
     BatchRunner,
     Directives,
     KillOutcome,
-    KillTarget,
     PollAnswer,
     RunnerJobInfo,
     RunnerState,
     check_id,
 )
 from .directive_text import check_job_dir, directive_token, safe_job_name
-from .execute import CommandExecutor, CommandResult
+from .execute import CommandResult
 from .exit_status import signal_name
 from .scheduler_text import kill_outcomes, only_lines_matching
 
@@ -179,11 +178,7 @@ class PbsRunner(BatchRunner):
     def kill_command(self, ids: Sequence[str]) -> List[str]:
         return [*self.options.command_prefix, "qdel", *(check_id(i) for i in ids)]
 
-    def kill(self, targets: Sequence[KillTarget], run: CommandExecutor) -> List[KillOutcome]:
-        if not targets:
-            return []
-        ids = [t.runner_id for t in targets]
-        result = run(self.kill_command(ids), timeout=self.options.command_timeout)
+    def parse_kill(self, ids: Sequence[str], result: CommandResult) -> List[KillOutcome]:
         return kill_outcomes(ids, result, GONE_ON_KILL)
 
 
