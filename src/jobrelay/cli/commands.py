@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..ledger.records import JobRecord
-from ..ledger.store import Ledger
 from ..manager.controller import Controller, SubmitItem
 from ..manager.waiting import wait_final
-from ..platforms.config import load_platforms
 from ..platforms.quantities import parse_duration, parse_memory_mb
+from ..session import Session
 from ..states import JobState
 from . import render
 from .logs import fetch_log
@@ -29,24 +27,9 @@ class UsageError(Exception):
     """A command line that cannot be carried out as given."""
 
 
-def home_dir() -> Path:
-    if os.environ.get("JOBRELAY_HOME"):
-        return Path(os.environ["JOBRELAY_HOME"])
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "jobrelay"
-
-
 async def dispatch(args: argparse.Namespace) -> int:
-    home = home_dir()
-    home.mkdir(parents=True, exist_ok=True)
-    platforms = load_platforms(args.config)
-    with Ledger.open(home / "ledger.sqlite") as ledger:
-        controller = Controller(home, platforms, ledger)
-        try:
-            handler = COMMANDS[args.command]
-            return await handler(controller, args)
-        finally:
-            await controller.close()
+    async with Session.open(args.config) as session:
+        return await COMMANDS[args.command](session.controller, args)
 
 
 def resolve(controller: Controller, args: argparse.Namespace) -> list[JobRecord]:
