@@ -91,9 +91,12 @@ class AgentCaller:
         runs = runs_of([job.dir for job in jobs]) if verb == "submit" else []
         if remote and self.installer.needed(runs):
             # first contact of this controller home with the target (or a new run)
-            failed = await self.install(host, timeout, runs)
+            done, failed = await self.installer.ensure(host, runs, timeout)
             if failed is not None:
-                return failed
+                return AgentReply(
+                    host, unreachable=failed.unreachable, error=failed.error, not_started=True
+                )
+            self.installs += done
         outcome = await self.transport.run(host, self.agent_argv(), stdin=payload, timeout=timeout)
         if (
             remote
@@ -101,9 +104,9 @@ class AgentCaller:
             and any(m in outcome.stderr for m in MISSING_AGENT_MARKERS)
         ):
             # installed by our record, not on the target (removed, or another agent build)
-            failed = await self.install(host, timeout, runs)
-            if failed is not None:
-                return failed
+            not_installed = await self.install(host, timeout, runs)
+            if not_installed is not None:
+                return not_installed
             outcome = await self.transport.run(
                 host, self.agent_argv(), stdin=payload, timeout=timeout
             )

@@ -17,6 +17,7 @@ the file because its checksum differs).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -74,13 +75,14 @@ class InstallRecord:
 
     def has(self, key: str, agent: str, runs: Sequence[str] = ()) -> bool:
         entry = self.entry(key)
-        known = entry.get("runs") if isinstance(entry.get("runs"), list) else []
+        known = _runs(entry)
         return entry.get("agent") == agent and all(run in known for run in runs)
 
     def note(self, key: str, agent: str, runs: Sequence[str], host: str) -> None:
         with self._update() as targets:
-            entry = targets.get(key) if isinstance(targets.get(key), dict) else {}
-            known = entry.get("runs") if isinstance(entry.get("runs"), list) else []
+            found = targets.get(key)
+            entry: dict[str, Any] = found if isinstance(found, dict) else {}
+            known = _runs(entry)
             targets[key] = {
                 "agent": agent,
                 "runs": sorted(set(known) | set(runs)),
@@ -146,6 +148,21 @@ class Installer:
 
     def needed(self, runs: Sequence[str]) -> bool:
         return not self.record.has(self.key, self._agent_file().name, runs)
+
+    async def ensure(
+        self, host: str, runs: Sequence[str], timeout: float
+    ) -> tuple[bool, InstallFailure | None]:
+        """Install unless done already: (installed now, failure).
+
+        Concurrent batches for one target wait for a single install.
+        """
+        if not self.needed(runs):
+            return False, None
+        async with _target_lock(self.key):
+            if not self.needed(runs):  # another batch did it while we waited
+                return False, None
+            failed = await self.install(host, runs, timeout)
+            return failed is None, failed
 
     async def install(
         self, host: str, runs: Sequence[str], timeout: float
@@ -223,6 +240,20 @@ class Installer:
         parent = self.home / "stage"
         parent.mkdir(parents=True, exist_ok=True)
         return parent
+
+
+_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+def _target_lock(key: str) -> asyncio.Lock:
+    """One lock per install target per event loop (every platform of the target shares it)."""
+    loop_id = id(asyncio.get_running_loop())
+    return _LOCKS.setdefault((loop_id, key), asyncio.Lock())
+
+
+def _runs(entry: dict[str, Any]) -> list[str]:
+    runs = entry.get("runs")
+    return [str(r) for r in runs] if isinstance(runs, list) else []
 
 
 def _failure(host: str, what: str, outcome: CommandOutcome) -> InstallFailure:
