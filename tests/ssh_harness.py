@@ -41,6 +41,10 @@ class SshCli(Cli):
         super().__init__(home=tmp / "home", config=config, run_root=tmp / "unused")
         self.infra = infra
         self.root_name = root_name
+        self.extra_env: dict[str, str] = {}
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), **self.extra_env}
 
     def host_root(self, host: str) -> Path:
         return Path(self.infra.hosts[host]["home"]) / self.root_name

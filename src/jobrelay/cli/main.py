@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..ledger.errors import LedgerError
+from ..manager.contact import RunHeld
 from ..manager.controller import ControllerError
 from ..platforms.errors import ConfigError
 from . import commands
@@ -91,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return asyncio.run(commands.dispatch(args))
-    except (ConfigError, LedgerError, ControllerError, commands.UsageError) as exc:
+    except (ConfigError, LedgerError, ControllerError, commands.UsageError, RunHeld) as exc:
         print(f"jobrelay: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
