@@ -18,6 +18,7 @@ from ..platforms.config import load_platforms
 from ..platforms.quantities import parse_duration, parse_memory_mb
 from ..states import JobState
 from . import render
+from .install_tidy import cmd_install, cmd_tidy
 from .logs import fetch_log
 from .progress import Progress
 from .watch import watch
@@ -213,4 +214,6 @@ COMMANDS = {
     "wait": cmd_wait,
     "logs": cmd_logs,
     "watch": cmd_watch,
+    "install": cmd_install,
+    "tidy": cmd_tidy,
 }
