@@ -99,7 +99,7 @@ async def main() -> None:
 
             async def controller_poll() -> None:
                 # make them non-final again so the controller asks the host
-                with ledger._write() as db:  # noqa: SLF001 (bench only)
+                with ledger._write() as db:
                     db.execute("UPDATE jobs SET state = 'running' WHERE run = 'poll'")
                 await ctl.poll(ledger.find(run="poll"))
 
