@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from ..ledger.records import JobRecord
+from ..manager.contact import holding_runs
 from ..manager.controller import Controller, SubmitItem
 from ..manager.waiting import wait_final
 from ..platforms.quantities import parse_duration, parse_memory_mb
 from ..session import Session
 from ..states import JobState
 from . import render
+from .install_tidy import cmd_install, cmd_tidy
 from .logs import fetch_log
 from .progress import Progress
 from .watch import watch
@@ -125,7 +127,8 @@ async def cmd_submit(controller: Controller, args: argparse.Namespace) -> int:
     bar.close()
     if args.wait:
         bar = Progress("wait", len(jobs))
-        jobs = await wait_final(controller, [j.id for j in jobs], args.timeout)
+        async with holding_runs(controller.home, [args.run]):
+            jobs = await wait_final(controller, [j.id for j in jobs], args.timeout)
         bar.close()
         show(jobs, args.json)
         if any(not j.state.is_final for j in jobs):
@@ -164,7 +167,8 @@ async def cmd_kill(controller: Controller, args: argparse.Namespace) -> int:
 
 async def cmd_wait(controller: Controller, args: argparse.Namespace) -> int:
     jobs = resolve(controller, args)
-    jobs = await wait_final(controller, [j.id for j in jobs], args.timeout)
+    async with holding_runs(controller.home, [j.run for j in jobs]):
+        jobs = await wait_final(controller, [j.id for j in jobs], args.timeout)
     show(jobs, args.json)
     if any(not j.state.is_final for j in jobs):
         return 3
@@ -180,7 +184,9 @@ async def cmd_logs(controller: Controller, args: argparse.Namespace) -> int:
 
 
 async def cmd_watch(controller: Controller, args: argparse.Namespace) -> int:
-    return await watch(controller, args.run, args.interval)
+    runs = [args.run] if args.run else [j.run for j in controller.ledger.find()]
+    async with holding_runs(controller.home, runs):
+        return await watch(controller, args.run, args.interval)
 
 
 COMMANDS = {
@@ -191,4 +197,6 @@ COMMANDS = {
     "wait": cmd_wait,
     "logs": cmd_logs,
     "watch": cmd_watch,
+    "install": cmd_install,
+    "tidy": cmd_tidy,
 }

@@ -14,10 +14,13 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..ledger.errors import LedgerError
+from ..manager.contact import RunHeld
 from ..manager.controller import ControllerError
 from ..platforms.errors import ConfigError
 from . import commands
+from .install_tidy import TidyRefused
 
+REFUSALS = (ConfigError, LedgerError, ControllerError, commands.UsageError, RunHeld, TidyRefused)
 EXIT_OK, EXIT_JOBS, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
 
@@ -84,6 +87,18 @@ def parser() -> argparse.ArgumentParser:
     wt = sub.add_parser("watch", help="live table of a run's jobs")
     wt.add_argument("--run")
     wt.add_argument("--interval", type=float, default=2.0)
+    ins = sub.add_parser("install", help="copy files into a run's dir on an install target")
+    ins.add_argument("paths", nargs="+", metavar="PATH", help="file, dir or glob under --from")
+    ins.add_argument("--platform", required=True)
+    ins.add_argument("--run", default="default")
+    ins.add_argument("--from", dest="source", default=".", help="source dir (default: .)")
+    ins.add_argument(
+        "--exclude", action="append", default=[], metavar="PATTERN", help="e.g. '*.pyc', 'data/'"
+    )
+
+    td = sub.add_parser("tidy", help="remove a run's dirs from its install targets")
+    td.add_argument("--run", required=True)
+    td.add_argument("--force", action="store_true", help="even with jobs not final")
     return p
 
 
@@ -91,7 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return asyncio.run(commands.dispatch(args))
-    except (ConfigError, LedgerError, ControllerError, commands.UsageError) as exc:
+    except (
+        ConfigError,
+        LedgerError,
+        ControllerError,
+        commands.UsageError,
+        RunHeld,
+        TidyRefused,
+    ) as exc:
         print(f"jobrelay: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import __version__
 from ..agent.build import build_zipapp
 from ..agent.protocol import (
     JobRequest,
@@ -20,8 +21,8 @@ from ..agent.protocol import (
 )
 from ..platforms.model import Platform, TransportKind
 from ..transport.base import Transport
+from .install import AGENT_DIR, Installer, runs_of
 
-AGENT_DIR = ".jobrelay"  # under the run root on each install target
 MISSING_AGENT_MARKERS = ("can't open file", "No such file or directory")
 
 
@@ -35,6 +36,7 @@ class AgentReply:
     unreachable: bool = False  # the host could not be reached (ssh 255, timeout)
     error: str | None = None  # why the call as a whole failed
     agent_version: str | None = None
+    not_started: bool = False  # the agent never ran (its install failed): nothing was done
 
 
 class HostCaller(Protocol):
@@ -60,6 +62,7 @@ class AgentCaller:
         self.home = home
         self._agent: Path | None = None
         self.installs = 0  # how many times this caller installed the agent (tests, logs)
+        self.installer = Installer(platform, transport, home, lambda: self.agent_file)
 
     @property
     def agent_file(self) -> Path:
@@ -84,19 +87,33 @@ class AgentCaller:
             runner_options=runner_options(self.platform),
         )
         payload = request.to_json().encode()
+        remote = self.platform.transport is not TransportKind.LOCAL
+        runs = runs_of([job.dir for job in jobs]) if verb == "submit" else []
+        if remote and self.installer.needed(runs):
+            # first contact of this controller home with the target (or a new run)
+            done, failed = await self.installer.ensure(host, runs, timeout)
+            if failed is not None:
+                return AgentReply(
+                    host, unreachable=failed.unreachable, error=failed.error, not_started=True
+                )
+            self.installs += done
         outcome = await self.transport.run(host, self.agent_argv(), stdin=payload, timeout=timeout)
         if (
-            self.platform.transport is not TransportKind.LOCAL
+            remote
             and outcome.returncode == 2
             and any(m in outcome.stderr for m in MISSING_AGENT_MARKERS)
         ):
-            installed = await self.install(host, timeout)
-            if installed is not None:
-                return AgentReply(host, unreachable=installed.unreachable, error=installed.error)
+            # installed by our record, not on the target (removed, or another agent build)
+            not_installed = await self.install(host, timeout, runs)
+            if not_installed is not None:
+                return not_installed
             outcome = await self.transport.run(
                 host, self.agent_argv(), stdin=payload, timeout=timeout
             )
         reply = parse_lines(host, outcome.stdout)
+        if remote and reply.complete and reply.agent_version != __version__:
+            # the file under our build's name holds another agent: install again next call
+            self.installer.record.forget(self.installer.key)
         if outcome.unreachable:
             return AgentReply(
                 host,
@@ -116,18 +133,14 @@ class AgentCaller:
             )
         return reply
 
-    async def install(self, host: str, timeout: float) -> AgentReply | None:
-        """Put the agent file on the install target; None when it worked."""
-        agent = self.agent_file
-        remote_dir = f"{self.platform.run_root.rstrip('/')}/{AGENT_DIR}"
-        outcome = await self.transport.push(
-            host, agent.parent, [agent.name], remote_dir, timeout=timeout
-        )
-        if outcome.returncode != 0:
+    async def install(
+        self, host: str, timeout: float, runs: list[str] | None = None
+    ) -> AgentReply | None:
+        """Remote init of the install target through ``host``; None when it worked."""
+        failed = await self.installer.install(host, runs or [], timeout)
+        if failed is not None:
             return AgentReply(
-                host,
-                unreachable=outcome.unreachable,
-                error=f"installing the agent on {host} failed: {outcome.stderr.strip()[-300:]}",
+                host, unreachable=failed.unreachable, error=failed.error, not_started=True
             )
         self.installs += 1
         return None

@@ -180,6 +180,8 @@ class Controller:
                 if reply.unreachable:
                     why = f"no host of platform {platform.name!r} reachable: {reply.error}"
                     updates.append(_submit_failed(job, why))
+                elif reply.not_started:
+                    updates.append(_submit_failed(job, reply.error or "the agent did not start"))
                 # Else the call was cut: the job may have reached the runner. It
                 # stays 'submitting' and the next poll reads its status file.
                 continue

@@ -10,8 +10,10 @@ to plain connections.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from .base import CommandOutcome, Transport, check_rel_paths
@@ -52,6 +54,8 @@ class SshTransport(Transport):
         self._control_dir_failed = False
         self._plain_hosts: set[str] = set()  # multiplexing failed there: plain connections
         self._mux_hosts: set[str] = set()  # hosts a master may exist for (close ends them)
+        self._first_use: dict[str, asyncio.Lock] = {}  # host -> held while its master starts
+        self._masters_up: set[str] = set()  # hosts whose master has served a command
 
     # ------------------------------------------------------------ command lines
 
@@ -91,7 +95,11 @@ class SshTransport(Transport):
     ) -> CommandOutcome:
         while True:
             multiplexed = host not in self._plain_hosts and self.control_path is not None
-            result = await run_process(self.command_argv(host, argv), stdin=stdin, timeout=timeout)
+            async with self._master_started(host, multiplexed):
+                result = await run_process(
+                    self.command_argv(host, argv), stdin=stdin, timeout=timeout
+                )
+                self._note_master(host, multiplexed, result)
             if multiplexed and _mux_failed(result):
                 self._plain_hosts.add(host)  # the command never started: safe to repeat
                 continue
@@ -131,11 +139,37 @@ class SshTransport(Transport):
     ) -> CommandOutcome:
         while True:
             multiplexed = host not in self._plain_hosts and self.control_path is not None
-            result = await run_process(build(), stdin=listing, timeout=timeout)
+            async with self._master_started(host, multiplexed):
+                result = await run_process(build(), stdin=listing, timeout=timeout)
+                self._note_master(host, multiplexed, result)
             if multiplexed and _mux_failed(result):
                 self._plain_hosts.add(host)
                 continue
             return _outcome(result)
+
+    @contextlib.asynccontextmanager
+    async def _master_started(self, host: str, multiplexed: bool) -> AsyncIterator[None]:
+        """Until a host's master is up, run its commands one at a time.
+
+        With ``ControlMaster=auto`` and no socket yet, every ssh started at
+        once would try to become the master; all but one fall back to their
+        own connection. The first command alone starts the master, the
+        others then share it.
+        """
+        if not multiplexed or host in self._masters_up:
+            yield
+            return
+        lock = self._first_use.setdefault(host, asyncio.Lock())
+        async with lock:
+            started = host in self._masters_up  # while we queued, the first one started it
+            if not started:
+                yield
+        if started:
+            yield
+
+    def _note_master(self, host: str, multiplexed: bool, result: ProcessResult) -> None:
+        if multiplexed and result.returncode != SSH_FAILURE and not result.timed_out:
+            self._masters_up.add(host)
 
     async def check_master(self, host: str) -> bool:
         """True if a master connection to ``host`` is up (``ssh -O check``)."""
@@ -153,6 +187,7 @@ class SshTransport(Transport):
                 argv = [*self.ssh_command, f"-oControlPath={path}", "-O", "exit", "--", host]
                 await run_process(argv, stdin=None, timeout=CLOSE_TIMEOUT)
         self._mux_hosts.clear()
+        self._masters_up.clear()
         if self._control_dir is not None:
             # only our own private directory: the masters remove their sockets on exit
             shutil.rmtree(self._control_dir, ignore_errors=True)
