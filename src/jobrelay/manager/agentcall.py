@@ -120,6 +120,11 @@ class AgentCaller:
         """Put the agent file on the install target; None when it worked."""
         agent = self.agent_file
         remote_dir = f"{self.platform.run_root.rstrip('/')}/{AGENT_DIR}"
+        # rsync makes only the last directory of its destination: a fresh run
+        # root (e.g. ~/a/b) needs its parents first.
+        made = await self.transport.run(host, ["mkdir", "-p", "--", remote_dir], timeout=timeout)
+        if made.unreachable:
+            return AgentReply(host, unreachable=True, error=made.stderr.strip()[-300:])
         outcome = await self.transport.push(
             host, agent.parent, [agent.name], remote_dir, timeout=timeout
         )
