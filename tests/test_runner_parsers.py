@@ -69,6 +69,7 @@ def test_slurm_directives_and_hostile_name() -> None:
     assert lines == [
         "#SBATCH --output=/home/u/run/1/job/job.out",
         "#SBATCH --error=/home/u/run/1/job/job.err",
+        "#SBATCH --open-mode=append",
         "#SBATCH --time=1:02:05",
         "#SBATCH --cpus-per-task=4",
         "#SBATCH --nodes=2",

@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from ..runners.base import Directives, KillTarget, Runner, RunnerOptions, RunnerState, SubmitRequest
 from ..runners.execute import run_command
-from ..runners.registry import RunnerLoadError, make_runner
+from ..runners.registry import RunnerLoadError, make_runner, runner_class
 from ..status import keys
 from ..status.facts import StatusFacts
 from ..status.reader import append_lines, read_status_file
@@ -57,6 +57,17 @@ class Agent:
         if name not in self._runners:
             self._runners[name] = make_runner(name, self.options)
         return self._runners[name]
+
+    def may_requeue(self, facts: StatusFacts) -> bool:
+        """An exit by a signal the runner also uses to preempt: the runner may run
+        the job again (Slurm requeue), so the runner is still asked about it."""
+        if not facts.exit_signal or facts.exit_by == "agent" or not facts.runner_name:
+            return False
+        try:
+            signals = runner_class(facts.runner_name).preemption_signals
+        except RunnerLoadError:
+            return False
+        return facts.exit_signal in signals
 
     def run(self) -> Iterator[JobReply]:
         slots = [Slot(job) for job in self.request.jobs]
@@ -153,7 +164,7 @@ class Agent:
             if slot.error:
                 continue
             facts = slot.read()
-            if facts.finished:
+            if facts.finished and not self.may_requeue(facts):
                 continue
             if not facts.runner_id or not facts.runner_name:
                 continue  # never reached a runner (or still on its way): nothing to ask
@@ -215,7 +226,7 @@ class Agent:
             if slot.error:
                 continue
             facts = slot.read()
-            if facts.finished:
+            if facts.finished and not self.may_requeue(facts):
                 slot.reply = self.kill_reply(slot, "already finished")
             elif not facts.runner_id or not facts.runner_name:
                 slot.error = "not submitted (no runner id in job.status): nothing to kill"

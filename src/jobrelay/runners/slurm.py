@@ -99,7 +99,12 @@ class SlurmRunner(BatchRunner):
         "account": "--account={}",
         "job_name": "--job-name={}",
     }
-    output_directives = ("--output={dir}/job.out", "--error={dir}/job.err")
+    # append: a requeued job runs again into the same files; keep the first run's output
+    output_directives = (
+        "--output={dir}/job.out",
+        "--error={dir}/job.err",
+        "--open-mode=append",
+    )
     time_limit_signals = frozenset({"TERM"})
     preemption_signals = frozenset({"TERM"})
 
