@@ -139,6 +139,19 @@ def test_slurm_cluster_headers_keep_overlapping_ids_apart() -> None:
     )
 
 
+def test_slurm_cancelled_before_it_ran_has_no_exit() -> None:
+    # squeue and sacct both read "exit 0" for a job cancelled while pending
+    # (seen on the test cluster): that is not a success, nor an exit code 0
+    run = Scripted(result("9|CANCELLED|BeginTime|0\n10|CANCELLED|None|15\n"))
+    jobs = SlurmRunner(RunnerOptions(use_sacct=False)).poll(["9", "10"], run).jobs
+    assert (jobs["9"].state, jobs["9"].exit_code, jobs["9"].signal) == (D, None, None)
+    assert (jobs["10"].exit_code, jobs["10"].signal) == (None, "TERM")
+    gone = result("", "slurm_load_jobs error: Invalid job id specified\n", 1)
+    sacct = result("9|CANCELLED by 0|0:0|BeginTime\n")
+    later = SlurmRunner().poll(["9"], Scripted(gone, sacct)).jobs["9"]
+    assert (later.state, later.exit_code, later.signal, later.reason) == (D, None, None, "CANCELLED")
+
+
 def test_slurm_invalid_job_id_means_gone_not_error() -> None:
     stderr = "slurm_load_jobs error: Invalid job id specified\n"
     run = Scripted(result("", stderr, 1), result("", "", 0))
