@@ -79,4 +79,3 @@ def test_submit_poll_kill_and_a_job_that_ends_between_polls(cli: Cli, tmp_path: 
     wait_for(lambda: poll(cli)["long.sh"]["state"] == "killed", "long.sh killed")
     wait_for(lambda: not os.path.exists(f"/proc/{pid}"), "the wrapper to be gone")
     assert poll(cli)["long.sh"]["state"] == "killed"
-

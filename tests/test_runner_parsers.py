@@ -149,7 +149,12 @@ def test_slurm_cancelled_before_it_ran_has_no_exit() -> None:
     gone = result("", "slurm_load_jobs error: Invalid job id specified\n", 1)
     sacct = result("9|CANCELLED by 0|0:0|BeginTime\n")
     later = SlurmRunner().poll(["9"], Scripted(gone, sacct)).jobs["9"]
-    assert (later.state, later.exit_code, later.signal, later.reason) == (D, None, None, "CANCELLED")
+    assert (later.state, later.exit_code, later.signal, later.reason) == (
+        D,
+        None,
+        None,
+        "CANCELLED",
+    )
 
 
 def test_slurm_invalid_job_id_means_gone_not_error() -> None:

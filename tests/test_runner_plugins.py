@@ -34,13 +34,13 @@ class PlugRunner(BackgroundRunner):
         return ["export RJ_PLUGIN_RAN=plugbg", *super().header_lines(directives, job_dir)]
 '''
 
-BROKEN = '''\
+BROKEN = """\
 import rjbroken_missing_dependency  # noqa: F401  (not installed: the load fails)
 
 
 class BrokenRunner:
     name = "brokenrun"
-'''
+"""
 
 
 def make_wheel(root: Path, name: str, runner: str, cls: str, code: str) -> Path:

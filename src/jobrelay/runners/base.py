@@ -152,7 +152,7 @@ class BatchRunner(Runner):
     directive_formats: ClassVar[Mapping[str, str]] = {}
     #: directive lines naming output/error files; ``{dir}`` is the job dir
     output_directives: ClassVar[Tuple[str, ...]] = ()
-    submit_concurrency = 4
+    submit_concurrency = 8
 
     # -- building ------------------------------------------------------
     def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
