@@ -67,8 +67,10 @@ class Case:
     expect: Mapping[str, Any] = field(default_factory=dict)
     reason_has: str = ""
     submit_error: Optional[str] = None
+    requeue: frozenset[str] = frozenset()  # the runner's requeue (preemption) signals
 
 
+SLURM_REQUEUE = frozenset({"TERM"})
 FILE = ExitSource.STATUS_FILE
 RUN = ExitSource.RUNNER
 
@@ -194,13 +196,42 @@ CASES = [
     Case("killed from file is final", OK, NOT_ASKED, prev(S.KILLED, kill=True, source=FILE),
          S.KILLED ),
     Case("submit-failed is final", OK, RUNNING, prev(S.SUBMIT_FAILED), S.SUBMIT_FAILED),
+    # -- requeue/preemption (Slurm): a TERM exit is final only once the runner lets go --
+    Case("TERM exit, runner holds it pending: requeued", TERM, PENDING, prev(S.RUNNING),
+         S.SUBMITTED, {"exit_code": None, "exit_source": None}, "requeued",
+         requeue=SLURM_REQUEUE),
+    Case("TERM exit, runner still runs it: not final yet", TERM, RUNNING, prev(S.RUNNING),
+         S.RUNNING, {"exit_source": None}, "ending or requeued", requeue=SLURM_REQUEUE),
+    Case("TERM exit, runner query failed: not final, error kept", TERM, FAILED_QUERY,
+         prev(S.RUNNING), S.RUNNING, {"error": "squeue: timed out after 30s"},
+         "cannot be ruled out", requeue=SLURM_REQUEUE),
+    Case("TERM exit, runner says it ended: file exit", TERM, DONE_BLIND, prev(S.RUNNING),
+         S.FAILED, {"exit_signal": "TERM", "exit_source": FILE}, requeue=SLURM_REQUEUE),
+    Case("TERM exit, runner forgot it: file exit", TERM, GONE, prev(S.RUNNING, kill=True),
+         S.KILLED, {"exit_signal": "TERM"}, requeue=SLURM_REQUEUE),
+    Case("TERM exit, runner not asked: file exit", TERM, NOT_ASKED, prev(S.RUNNING),
+         S.FAILED, {"exit_signal": "TERM"}, requeue=SLURM_REQUEUE),
+    Case("code exit, runner pending: file exit (not a requeue signal)", CODE3, PENDING,
+         prev(S.RUNNING), S.FAILED, {"exit_code": 3}, requeue=SLURM_REQUEUE),
+    Case("TERM exit by the agent is final", replace(BY_AGENT, exit_signal="TERM"), PENDING,
+         prev(S.RUNNING, kill=True), S.KILLED, requeue=SLURM_REQUEUE),
+    Case("TERM exit, runner pending, runner does not requeue: file exit", TERM, PENDING,
+         prev(S.RUNNING), S.FAILED, {"exit_signal": "TERM"}),
+    Case("restarted after a requeue: running again", replace(STARTED, restarts=1), RUNNING,
+         prev(S.SUBMITTED), S.RUNNING, {"exit_code": None}, requeue=SLURM_REQUEUE),
 ]
 # fmt: on
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_reconcile(case: Case) -> None:
-    decision = reconcile(case.facts, case.runner, case.prev, submit_error=case.submit_error)
+    decision = reconcile(
+        case.facts,
+        case.runner,
+        case.prev,
+        submit_error=case.submit_error,
+        requeue_signals=case.requeue,
+    )
     assert decision.state is case.state, decision.reason
     for attribute, wanted in case.expect.items():
         assert getattr(decision, attribute) == wanted, (attribute, decision)

@@ -69,6 +69,7 @@ def test_slurm_directives_and_hostile_name() -> None:
     assert lines == [
         "#SBATCH --output=/home/u/run/1/job/job.out",
         "#SBATCH --error=/home/u/run/1/job/job.err",
+        "#SBATCH --open-mode=append",
         "#SBATCH --time=1:02:05",
         "#SBATCH --cpus-per-task=4",
         "#SBATCH --nodes=2",
@@ -135,6 +136,24 @@ def test_slurm_cluster_headers_keep_overlapping_ids_apart() -> None:
     assert (answer.jobs["5;rjtest2"].reason, answer.jobs["5;rjtest2"].signal) == (
         "CANCELLED",
         "TERM",
+    )
+
+
+def test_slurm_cancelled_before_it_ran_has_no_exit() -> None:
+    # squeue and sacct both read "exit 0" for a job cancelled while pending
+    # (seen on the test cluster): that is not a success, nor an exit code 0
+    run = Scripted(result("9|CANCELLED|BeginTime|0\n10|CANCELLED|None|15\n"))
+    jobs = SlurmRunner(RunnerOptions(use_sacct=False)).poll(["9", "10"], run).jobs
+    assert (jobs["9"].state, jobs["9"].exit_code, jobs["9"].signal) == (D, None, None)
+    assert (jobs["10"].exit_code, jobs["10"].signal) == (None, "TERM")
+    gone = result("", "slurm_load_jobs error: Invalid job id specified\n", 1)
+    sacct = result("9|CANCELLED by 0|0:0|BeginTime\n")
+    later = SlurmRunner().poll(["9"], Scripted(gone, sacct)).jobs["9"]
+    assert (later.state, later.exit_code, later.signal, later.reason) == (
+        D,
+        None,
+        None,
+        "CANCELLED",
     )
 
 

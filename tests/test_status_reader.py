@@ -228,6 +228,46 @@ entries = st.one_of(
 )
 
 
+RUN_END_KEYS = (
+    keys.EXIT,
+    keys.EXIT_CODE,
+    keys.EXIT_SIGNAL,
+    keys.EXIT_TIME,
+    keys.EXIT_BY,
+    keys.RUNNER_FORGOT,
+)
+
+
+def test_a_start_after_an_exit_is_a_restart_that_clears_the_first_runs_end() -> None:
+    # Slurm requeue/preemption: the wrapper records TERM, then the job runs again.
+    data = (
+        b"JOB_STATUS_VERSION=1\n"
+        b"JOB_RUNNER_NAME=slurm\n"
+        b"JOB_RUNNER_ID=77\n"
+        b"JOB_PID=100\nJOB_HOST=n1\nJOB_START_TIME=2026-11-25T01:00:05Z\n"
+        b"JOB_EXIT=failed\nJOB_EXIT_CODE=143\nJOB_EXIT_SIGNAL=TERM\n"
+        b"JOB_EXIT_TIME=2026-11-25T01:00:09Z\n"
+        b"JOB_RUNNER_FORGOT=2026-11-25T01:00:10Z\n"
+        b"JOB_PID=200\nJOB_HOST=n2\nJOB_START_TIME=2026-11-25T01:01:00Z\n"
+    )
+    again = parse_status(data)
+    assert again.problems == ()
+    assert again.restarts == 1 and again.started and not again.finished
+    assert (again.exit_code, again.exit_signal, again.exit_time) == (None, None, None)
+    assert again.runner_forgot is None
+    assert (again.pid, again.host, again.start_time) == (200, "n2", "2026-11-25T01:01:00Z")
+    assert again.runner_id == "77"  # requeue keeps the id
+    ended = parse_status(data + b"JOB_EXIT=succeeded\nJOB_EXIT_CODE=0\n")
+    assert (ended.exit, ended.exit_code, ended.exit_signal, ended.restarts) == (
+        "succeeded",
+        0,
+        None,
+        1,
+    )
+    # a start with no exit before it (the wrapper's own single start) is not a restart
+    assert parse_status(b"JOB_PID=1\nJOB_START_TIME=x\nJOB_PID=1\n").restarts == 0
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2000))
 def test_random_bytes_never_crash(data: bytes) -> None:
@@ -244,12 +284,19 @@ def test_valid_lines_round_trip(pairs: list[tuple[str, str]]) -> None:
     assert facts.problems == ()
     expected_messages = []
     last: dict[str, str] = {}
+    restarts = 0
     for key, value in pairs:
         if key == keys.MESSAGE:
             time_, severity, text = value.split("|", 2)
             expected_messages.append(Message(time_, severity, text))
         else:
+            if key in (keys.PID, keys.START_TIME) and keys.EXIT in last:
+                # a start after an exit is a new run: the earlier run's end is cleared
+                restarts += 1
+                for gone in RUN_END_KEYS:
+                    last.pop(gone, None)
             last[key] = value
+    assert facts.restarts == restarts
     assert list(facts.messages) == expected_messages
     for key, field_name in FIELD_OF.items():
         assert getattr(facts, field_name) == last.get(key)

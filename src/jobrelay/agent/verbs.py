@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from ..runners.base import Directives, KillTarget, Runner, RunnerOptions, RunnerState, SubmitRequest
 from ..runners.execute import run_command
-from ..runners.registry import RunnerLoadError, make_runner
+from ..runners.registry import RunnerLoadError, make_runner, runner_class
 from ..status import keys
 from ..status.facts import StatusFacts
 from ..status.reader import append_lines, read_status_file
@@ -58,6 +58,17 @@ class Agent:
             self._runners[name] = make_runner(name, self.options)
         return self._runners[name]
 
+    def may_requeue(self, facts: StatusFacts) -> bool:
+        """An exit by a signal the runner also uses to preempt: the runner may run
+        the job again (Slurm requeue), so the runner is still asked about it."""
+        if not facts.exit_signal or facts.exit_by == "agent" or not facts.runner_name:
+            return False
+        try:
+            signals = runner_class(facts.runner_name).preemption_signals
+        except RunnerLoadError:
+            return False
+        return facts.exit_signal in signals
+
     def run(self) -> Iterator[JobReply]:
         slots = [Slot(job) for job in self.request.jobs]
         for slot in slots:
@@ -84,16 +95,39 @@ class Agent:
 
     # -- submit ----------------------------------------------------------
     def submit(self, slots: List[Slot]) -> Iterator[JobReply]:
-        for slot in slots:
-            if slot.error:
-                yield self.fail(slot, slot.error)
-                continue
+        width = self.submit_width(slots)
+        if width <= 1:
+            for slot in slots:
+                yield self.submit_guarded(slot)
+            return
+        from concurrent.futures import ThreadPoolExecutor  # only submits need threads
+
+        # Replies still come in request order; map() starts the next jobs
+        # while the earlier replies are being written.
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            yield from pool.map(self.submit_guarded, slots)
+
+    def submit_width(self, slots: List[Slot]) -> int:
+        """Jobs submitted at once: the least any runner of this call allows."""
+        width = 0
+        for name in {slot.req.runner for slot in slots if not slot.error}:
             try:
-                yield self.submit_one(slot)
-            except RunnerLoadError as exc:
-                yield self.fail(slot, str(exc))
-            except (OSError, ValueError, TypeError) as exc:
-                yield self.fail(slot, f"submit: {type(exc).__name__}: {exc}")
+                runner = self.runner(name)  # made here, before any thread needs it
+            except RunnerLoadError:
+                return 1
+            limit = max(1, runner.submit_concurrency)
+            width = limit if width == 0 else min(width, limit)
+        return min(width, len(slots))
+
+    def submit_guarded(self, slot: Slot) -> JobReply:
+        if slot.error:
+            return self.fail(slot, slot.error)
+        try:
+            return self.submit_one(slot)
+        except RunnerLoadError as exc:
+            return self.fail(slot, str(exc))
+        except (OSError, ValueError, TypeError) as exc:
+            return self.fail(slot, f"submit: {type(exc).__name__}: {exc}")
 
     def submit_one(self, slot: Slot) -> JobReply:
         from ..jobscript.assemble import JobSpec, assemble, write_job_files
@@ -153,7 +187,7 @@ class Agent:
             if slot.error:
                 continue
             facts = slot.read()
-            if facts.finished:
+            if facts.finished and not self.may_requeue(facts):
                 continue
             if not facts.runner_id or not facts.runner_name:
                 continue  # never reached a runner (or still on its way): nothing to ask
@@ -215,7 +249,7 @@ class Agent:
             if slot.error:
                 continue
             facts = slot.read()
-            if facts.finished:
+            if facts.finished and not self.may_requeue(facts):
                 slot.reply = self.kill_reply(slot, "already finished")
             elif not facts.runner_id or not facts.runner_name:
                 slot.error = "not submitted (no runner id in job.status): nothing to kill"

@@ -148,7 +148,9 @@ class AgentCaller:
 
 def runner_options(platform: Platform) -> dict[str, Any]:
     """The RunnerOptions fields the agent gets for this platform."""
-    options: dict[str, Any] = {"command_timeout": platform.command_timeout}
+    # A runner command gets half the call's time: a hung squeue is timed out
+    # and reported by the agent, not mistaken for an unreachable host.
+    options: dict[str, Any] = {"command_timeout": platform.command_timeout / 2}
     if platform.cluster:
         options["cluster"] = platform.cluster
     if platform.runner_prefix:

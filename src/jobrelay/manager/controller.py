@@ -270,7 +270,13 @@ class Controller:
             ):
                 submit_error = "the submission was interrupted before the runner took the job"
             view = runner_view(line) if line is not None else RunnerView.failed(reply.error or "")
-            decision = reconcile(facts, view, PrevJob.of(job), submit_error=submit_error)
+            decision = reconcile(
+                facts,
+                view,
+                PrevJob.of(job),
+                submit_error=submit_error,
+                requeue_signals=_requeue_signals(job.runner),
+            )
             update = update_for(job, decision, facts, stamp)
             if job.host is None and line is not None:
                 update = _with_host(update, reply.host)  # its submitter died before it heard
@@ -302,6 +308,13 @@ def _group_key(platform: Platform, job: JobRecord) -> tuple[str, str]:
     if bound and job.host:
         return platform.name, f"host:{job.host}"
     return platform.name, f"target:{job.install_target}"
+
+
+def _requeue_signals(runner: str) -> frozenset[str]:
+    try:
+        return runner_class(runner).preemption_signals
+    except RunnerLoadError:
+        return frozenset()
 
 
 def _chunks(jobs: list[JobRecord], size: int) -> list[list[JobRecord]]:

@@ -10,7 +10,10 @@ tests/test_reconcile.py. Precedence, first match wins:
    truth, and shared filesystems can show it late.
 2. Host not reached -> ``unknown`` (never terminal, never a failure).
 3. Exit in the status file -> ``succeeded`` / ``failed`` / ``killed``,
-   whatever the runner says.
+   whatever the runner says; except an exit by one of the runner's
+   requeue signals (Slurm: TERM) while the runner still holds the job, or
+   cannot be asked: the run was preempted or requeued and the job lives on
+   under the same id (the status file shows a new start when it runs again).
 4. ``submitting`` with no runner id in the file and the agent saying the
    submission never reached the runner -> ``submit-failed``.
 5. Runner query failed -> progress from the file only; never worse.
@@ -24,7 +27,7 @@ tests/test_reconcile.py. Precedence, first match wins:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import FrozenSet, Optional
 
 from ..ledger.records import ExitSource, JobRecord
 from ..runners.base import RunnerJobInfo, RunnerState
@@ -98,13 +101,15 @@ def reconcile(
     runner: RunnerView,
     prev: PrevJob,
     submit_error: Optional[str] = None,
+    requeue_signals: FrozenSet[str] = frozenset(),
 ) -> Decision:
     """Decide the job's state from one look.
 
     ``facts``: the status file as the agent read it; None when the host could
     not be reached. ``submit_error``: the agent's word that the submission
     provably never reached the runner (a submit reply with an error and no
-    runner id).
+    runner id). ``requeue_signals``: the signals by which the job's runner
+    ends a run it will requeue (``Runner.preemption_signals``).
     """
     file_id = facts.runner_id if facts is not None else None
     if prev.state.is_final:
@@ -132,6 +137,9 @@ def reconcile(
             host_unreachable=True,
         )
     if facts.finished:
+        requeued = _requeued_run(facts, runner, prev, requeue_signals)
+        if requeued is not None:
+            return replace(requeued, runner_id=file_id)
         return replace(_from_file_exit(facts, prev), runner_id=file_id)
     if prev.state is JobState.SUBMITTING and file_id is None and submit_error is not None:
         return Decision(
@@ -156,6 +164,36 @@ def reconcile(
             runner_id=file_id,
         )
     return replace(_from_runner(facts, runner.info, prev, base), runner_id=file_id)
+
+
+def _requeued_run(
+    facts: StatusFacts, runner: RunnerView, prev: PrevJob, requeue_signals: FrozenSet[str]
+) -> Optional[Decision]:
+    """A signal exit the runner may undo by requeueing: not final while it holds the job."""
+    if facts.exit_signal not in requeue_signals or facts.exit_by == "agent":
+        return None
+    said = f"the status file records signal {facts.exit_signal}"
+    if runner.error is not None:
+        base = max(_progress(facts, prev), JobState.SUBMITTED, key=_PROGRESS.__getitem__)
+        return Decision(
+            base,
+            f"{said}, and the runner query failed: a requeue cannot be ruled out yet",
+            error=runner.error,
+            forgot_count=prev.forgot_count,
+        )
+    info = runner.info
+    if info is None or info.state not in (RunnerState.PENDING, RunnerState.RUNNING):
+        return None
+    own_word = f" ({info.reason})" if info.reason else ""
+    if info.state is RunnerState.PENDING:
+        return Decision(
+            JobState.SUBMITTED,
+            f"requeued: {said} and the runner holds the job again{own_word}",
+        )
+    return Decision(
+        JobState.RUNNING,
+        f"{said} but the runner still runs the job{own_word}: ending or requeued",
+    )
 
 
 def _revisable(prev: PrevJob) -> bool:

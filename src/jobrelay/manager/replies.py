@@ -33,6 +33,7 @@ def facts_from_reply(line: dict[str, Any]) -> StatusFacts | None:
         exit_time=_str(raw.get("exit_time")),
         exit_by=_str(raw.get("exit_by")),
         runner_forgot=_str(raw.get("runner_forgot")),
+        restarts=_int(raw.get("restarts")) or 0,
         problems=tuple(str(p) for p in raw.get("problems") or ()),
     )
 

@@ -111,6 +111,9 @@ class Runner(ABC):
     #: True when only the host that started a job can see it (background: /proc;
     #: at: the host's atd), so poll and kill must go to that host
     host_bound: ClassVar[bool] = False
+    #: how many jobs of one agent call the agent may submit at once (each submit
+    #: is its own command; a scheduler's client spends most of its time waiting)
+    submit_concurrency: ClassVar[int] = 1
 
     def __init__(self, options: Optional[RunnerOptions] = None) -> None:
         self.options = options or RunnerOptions()
@@ -149,6 +152,7 @@ class BatchRunner(Runner):
     directive_formats: ClassVar[Mapping[str, str]] = {}
     #: directive lines naming output/error files; ``{dir}`` is the job dir
     output_directives: ClassVar[Tuple[str, ...]] = ()
+    submit_concurrency = 8
 
     # -- building ------------------------------------------------------
     def header_lines(self, directives: Directives, job_dir: str) -> List[str]:

@@ -99,7 +99,12 @@ class SlurmRunner(BatchRunner):
         "account": "--account={}",
         "job_name": "--job-name={}",
     }
-    output_directives = ("--output={dir}/job.out", "--error={dir}/job.err")
+    # append: a requeued job runs again into the same files; keep the first run's output
+    output_directives = (
+        "--output={dir}/job.out",
+        "--error={dir}/job.err",
+        "--open-mode=append",
+    )
     time_limit_signals = frozenset({"TERM"})
     preemption_signals = frozenset({"TERM"})
 
@@ -204,7 +209,7 @@ class SlurmRunner(BatchRunner):
             state = fields[1].split(" ")[0]  # "CANCELLED by 1001"
             if key not in wanted or STATES.get(state) is not RunnerState.DONE:
                 continue  # squeue is the authority on live jobs
-            exit_code, sig = from_code_signal(fields[2])
+            exit_code, sig = _unless_cancelled_unrun(state, *from_code_signal(fields[2]))
             found[key] = RunnerJobInfo(key, RunnerState.DONE, exit_code, sig, state)
         return found
 
@@ -252,9 +257,19 @@ def _squeue_info(key: str, state: str, reason: str, raw_exit: str) -> RunnerJobI
     mapped = STATES.get(state, RunnerState.PENDING if state else RunnerState.GONE)
     if mapped is RunnerState.DONE:
         exit_code, sig = from_wait_status(int(raw_exit)) if raw_exit.isdigit() else (None, None)
+        exit_code, sig = _unless_cancelled_unrun(state, exit_code, sig)
         return RunnerJobInfo(key, mapped, exit_code, sig, state)
     word = state if reason in ("", "None") else reason
     return RunnerJobInfo(key, mapped, reason=word)
+
+
+def _unless_cancelled_unrun(
+    state: str, exit_code: Optional[int], sig: Optional[str]
+) -> Tuple[Optional[int], Optional[str]]:
+    """A job cancelled before it ran reads "exit 0, no signal": that is no exit at all."""
+    if state == "CANCELLED" and not exit_code and sig is None:
+        return None, None
+    return exit_code, sig
 
 
 def _kill_outcome(runner_id: str, result: CommandResult) -> KillOutcome:

@@ -34,6 +34,7 @@ class StatusFacts:
     exit_time: Optional[str] = None
     exit_by: Optional[str] = None  # "wrapper" | "agent"
     runner_forgot: Optional[str] = None
+    restarts: int = 0  # starts after a recorded exit (requeue, preemption); see reader
     problems: Tuple[str, ...] = ()  # what could not be read: "line 7: not KEY=VALUE", …
 
     @property

@@ -68,6 +68,7 @@ class _State:
         self.values: Dict[str, object] = {}
         self.messages: List[Message] = []
         self.problems = _Problems()
+        self.restarts = 0
 
 
 # -- escaping ---------------------------------------------------------------
@@ -155,6 +156,8 @@ def _parse_line(raw: bytes, state: _State, where: str, dry_run: bool = False) ->
                 problems.add(f"{where}: {key} is not an integer: {value[:40]!r}")
             return False
         if not dry_run:
+            if key == keys.PID:
+                _start_after_exit(state)
             state.values[_INT_KEYS[key]] = number
         return True
     if key in _CHOICE_KEYS:
@@ -168,6 +171,8 @@ def _parse_line(raw: bytes, state: _State, where: str, dry_run: bool = False) ->
         return True
     if key in _TEXT_KEYS:
         if not dry_run:
+            if key == keys.START_TIME:
+                _start_after_exit(state)
             state.values[_TEXT_KEYS[key]] = value
         return True
     if key == keys.VERSION:
@@ -179,6 +184,23 @@ def _parse_line(raw: bytes, state: _State, where: str, dry_run: bool = False) ->
     if not dry_run:
         problems.add(f"{where}: unknown key {key} (ignored)")
     return True  # a well-formed line of a newer writer is not damage
+
+
+#: what one run of the job settles; a new start after them clears them
+_RUN_END_FIELDS = ("exit", "exit_code", "exit_signal", "exit_time", "exit_by", "runner_forgot")
+
+
+def _start_after_exit(state: _State) -> None:
+    """A start line after an exit: the runner ran the job again (requeue, preemption).
+
+    The settled view is the latest run's, so the earlier run's end is
+    cleared; the file keeps both runs' lines (it is append-only).
+    """
+    if "exit" not in state.values:
+        return
+    for name in _RUN_END_FIELDS:
+        state.values.pop(name, None)
+    state.restarts += 1
 
 
 def _parse_int(value: str) -> Optional[int]:
@@ -221,6 +243,7 @@ def _facts(state: _State) -> StatusFacts:
         exit_time=text("exit_time"),
         exit_by=text("exit_by"),
         runner_forgot=text("runner_forgot"),
+        restarts=state.restarts,
         problems=state.problems.result(),
     )
 
