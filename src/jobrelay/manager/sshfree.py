@@ -55,6 +55,7 @@ from ..transport.base import CommandOutcome, Transport
 from .agentcall import AgentReply
 
 VERSION = f"ssh-free-{__version__}"
+SUBMITS_IN_FLIGHT = 4  # runner submit commands at once (each waits mostly on the scheduler)
 #: Directives every SSH-free job gets, per runner, before the runner's own
 #: (so a user's raw directive still wins). The job dir exists only on the host,
 #: so the runner must not default to the submitting process's cwd; and the
@@ -157,8 +158,13 @@ class SshFreeCaller:
                 for slot in ready:
                     slot.error = f"pushing the job files to {host} failed: {pushed.describe()}"
                 return None
-            for slot in ready:
-                await self._submit_one(slot, texts[id(slot)])
+            slots_free = asyncio.Semaphore(SUBMITS_IN_FLIGHT)
+
+            async def submit(slot: Slot) -> None:
+                async with slots_free:
+                    await self._submit_one(slot, texts[id(slot)])
+
+            await asyncio.gather(*(submit(slot) for slot in ready))
             return None
         finally:
             shutil.rmtree(stage, ignore_errors=True)
