@@ -30,13 +30,21 @@
 #     (ports are sticky: a run without these variables reuses the previous run's ports,
 #      saved in $JOBRELAY_TEST_INFRA/ports.env; down.sh --purge forgets them)
 #   JOBRELAY_TEST_GATE_COMMAND     forced command of hostH's key (authorized_keys command="...").
-#                                  Default: /usr/bin/rrsync -no-lock /home/rjhost3/jobrelay-run
+#                                  Default: jobrelay's own gate, rsync only (no --allow-agent):
+#                                  /usr/bin/python3 -S $JOBRELAY_TEST_INFRA/sshfree/gate/jobrelay-gate.pyz
+#                                    --run-root /home/rjhost3/jobrelay-run
+#                                    --log $JOBRELAY_TEST_INFRA/sshfree/gate-log/gate.log
+#                                  (the zipapp is rebuilt from src/jobrelay/gate on every run and
+#                                  replaced only when its bytes changed: the build is deterministic)
 # Exit status: 0 when every component came up; 1 otherwise (env.json then lists the ones that did).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/infra/lib.sh
 . "$HERE/lib.sh"
-GATE_COMMAND=${JOBRELAY_TEST_GATE_COMMAND:-/usr/bin/rrsync -no-lock $SSHFREE_RUN}
+REPO=$(cd "$HERE/../.." && pwd)
+GATE_PYZ=$SF/gate/jobrelay-gate.pyz
+GATE_LOG=$SF/gate-log/gate.log
+GATE_COMMAND=${JOBRELAY_TEST_GATE_COMMAND:-/usr/bin/python3 -S $GATE_PYZ --run-root $SSHFREE_RUN --log $GATE_LOG}
 T0=$(date +%s%N)
 
 # Ports moved since the last run (env knobs): slurmdbd and MariaDB do not follow a conf
@@ -386,8 +394,22 @@ slurm() {
 }
 
 # ============================================================ SSH-free host: sshd with the gate key
+gate_zipapp() { # build jobrelay's gate where rjhost3 (inside the namespace) can run it, never write it
+  local built=$SF/gate/jobrelay-gate.pyz.built
+  install -d -m 755 "$SF/gate"
+  install -d -m 755 -o rjhost3 -g rjhost3 "$SF/gate-log"     # outside the run root: rsync cannot reach it
+  PYTHONPATH=$REPO/src python3 -m jobrelay.gate.zipapp_build "$built" >/dev/null
+  if cmp -s "$built" "$GATE_PYZ"; then rm -f "$built"; status gate "unchanged $GATE_PYZ"
+  else chmod 755 "$built"; mv "$built" "$GATE_PYZ"; status gate "built $GATE_PYZ ($(sha256sum "$GATE_PYZ" | cut -c1-12))"; fi
+  # the gate as hostH's sshd runs it: a bare 'true' must be refused
+  local said
+  said=$(SSH_ORIGINAL_COMMAND=true nsx runuser -u rjhost3 -- /usr/bin/python3 -S "$GATE_PYZ" \
+           --run-root "$SSHFREE_RUN" 2>&1 || true)
+  case $said in *"jobrelay-gate: refused: 'true'"*) ;; *) log "gate check failed: $said"; return 1;; esac
+}
 sshfree_sshd() {
   local d=$SF/sshd rc=0
+  gate_zipapp
   install -d -m 700 "$d"
   [ -f "$d/id_hostH" ] || ssh-keygen -q -t ed25519 -N '' -C jobrelay-test-hostH -f "$d/id_hostH"
   [ -f "$d/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C hostH -f "$d/ssh_host_ed25519_key"
@@ -456,9 +478,9 @@ is_up mntns && is_up slurm && component sshfree sshfree
 component at atd_up
 
 # ============================================================ env.json (only what came up)
-python3 - "$ST" "$UP" "$SSH_PORT" "$GATE_COMMAND" <<'PY'
+python3 - "$ST" "$UP" "$SSH_PORT" "$GATE_COMMAND" "${JOBRELAY_TEST_GATE_COMMAND:+custom}" <<'PY'
 import json, os, sys
-st, up, port, gate = sys.argv[1:5]
+st, up, port, gate, custom = sys.argv[1:6]
 ok = set(os.listdir(up))
 def pid(path):
     try:
@@ -501,6 +523,9 @@ if "sshfree" in ok:
         "mntns_id": os.stat(os.path.join(sf, "mntns")).st_ino,
         "cluster": "rjtest2",
         "gate_command": gate,
+        # jobrelay's gate (the default): its zipapp and decision log; null with a custom gate
+        "gate_zipapp": None if custom else os.path.join(sf, "gate", "jobrelay-gate.pyz"),
+        "gate_log": None if custom else os.path.join(sf, "gate-log", "gate.log"),
         "sshd_pid": pid(os.path.join(sf, "sshd", "sshd.pid")),
         "sshd_pidfile": os.path.join(sf, "sshd", "sshd.pid"),
         "sshd_config": os.path.join(sf, "sshd", "sshd_config"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from typing import Optional
+from typing import List, Optional
 
 from ..gate.paths import PathRefused, inside_root
 
@@ -24,6 +24,22 @@ def expand_root(run_root: str) -> str:
     return os.path.realpath(os.path.expanduser(run_root))
 
 
+def check_job_dir_text(rel: str) -> List[str]:
+    """The checks that need no filesystem: ``rel``'s parts, or JobDirError.
+
+    Also what the SSH-free controller applies before it lists a job dir for
+    rsync (it cannot see the host's symlinks; rsync's --confine-root can).
+    """
+    if not rel or "\0" in rel or "\n" in rel or "\r" in rel:
+        raise JobDirError(f"job dir {rel!r}: empty or contains NUL/newline")
+    if rel.startswith("/") or rel.startswith("~"):
+        raise JobDirError(f"job dir {rel!r}: must be relative to the run root")
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise JobDirError(f"job dir {rel!r}: empty, '.' or '..' component")
+    return parts
+
+
 def resolve_job_dir(root: str, rel: str) -> str:
     """Absolute path of job dir ``rel`` inside ``root``; refuse anything leading out.
 
@@ -31,13 +47,7 @@ def resolve_job_dir(root: str, rel: str) -> str:
     empty, absolute, ``..`` or ``.`` components, NUL/newline, and any existing
     prefix that is a symlink resolving outside the root.
     """
-    if not rel or "\0" in rel or "\n" in rel:
-        raise JobDirError(f"job dir {rel!r}: empty or contains NUL/newline")
-    if rel.startswith("/") or rel.startswith("~"):
-        raise JobDirError(f"job dir {rel!r}: must be relative to the run root")
-    parts = rel.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        raise JobDirError(f"job dir {rel!r}: empty, '.' or '..' component")
+    parts = check_job_dir_text(rel)
     found = inside_root(root, rel, allow_absolute=False)
     if isinstance(found, PathRefused):
         raise JobDirError(f"job dir {rel!r}: {found.reason}")

@@ -31,6 +31,9 @@ class JobRequest:
     script: str = ""  # submit: the user's script, written to job.script
     directives: Mapping[str, Any] = field(default_factory=dict)  # submit: Directives fields
     env: Mapping[str, str] = field(default_factory=dict)  # submit: exported to the job
+    # poll/kill: the id the controller's ledger holds. The agent ignores it (it
+    # reads job.status); the SSH-free controller, which cannot write there, uses it.
+    runner_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ def parse_request(text: str) -> Request:
                 script=str(item.get("script", "")),
                 directives=directives,
                 env=env,
+                runner_id=str(item.get("runner_id") or ""),
             )
         )
     options = data.get("runner_options") or {}

@@ -30,6 +30,9 @@ async def fetch_log(controller: Controller, job: JobRecord, filename: str) -> by
         outcome = await transport.pull(
             host, platform.run_root, [rel], cache, timeout=platform.command_timeout
         )
+        if target.is_symlink():
+            # rsync copies a link as a link: never follow one into this machine's files
+            raise ControllerError(f"job {job.ref}: {filename} on {host} is a symlink: not read")
         if target.exists():
             return target.read_bytes()
         errors.append(f"{host}: {outcome.describe() if not outcome.ok else 'no such file'}")

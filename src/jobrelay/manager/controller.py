@@ -26,6 +26,7 @@ from .agentcall import AgentCaller, AgentReply, HostCaller
 from .decision_update import update_for
 from .reconcile import PrevJob, RunnerView, reconcile
 from .replies import facts_from_reply, runner_view
+from .sshfree import SshFreeCaller, SshFreeError
 
 Progress = Callable[[int], None]  # called with how many jobs just got an answer
 CONCURRENT_CALLS = 4  # agent calls in flight per controller
@@ -244,7 +245,9 @@ class Controller:
     ) -> None:
         bound = where.startswith("host:")
         hosts = [where[5:]] if bound else self.picker(platform).candidates()
-        requests = [JobRequest(job=job.ref, dir=job.job_dir) for job in batch]
+        requests = [
+            JobRequest(job=job.ref, dir=job.job_dir, runner_id=job.runner_id or "") for job in batch
+        ]
         reply = await self._call(platform, hosts, verb, requests)
         stamp = utc_now()
         updates = []
@@ -296,7 +299,10 @@ class Controller:
 def make_caller(platform: Platform, transport: Transport, home: Path) -> HostCaller:
     """The way batches reach this platform's hosts."""
     if platform.transport is TransportKind.SSH_FREE:
-        raise ControllerError(f"platform {platform.name!r}: transport 'ssh-free' not available yet")
+        try:
+            return SshFreeCaller(platform, transport, home)
+        except SshFreeError as exc:
+            raise ControllerError(f"platform {platform.name!r}: {exc}") from exc
     return AgentCaller(platform, transport, home)
 
 
