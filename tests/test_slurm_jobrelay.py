@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -221,24 +222,20 @@ def test_cluster_qualified_jobs_through_jobrelay(slurm_up: Infra, tmp_path: Path
             assert (jobs[f"seven{n}"]["state"], jobs[f"seven{n}"]["exit_code"]) == ("failed", 7)
         for n in longs:
             assert jobs[n]["state"] == "killed" and jobs[n]["runner_id"].endswith(";rjtest2")
-        # the ids were rjtest2's: that cluster knows them, with our jobs' names
-        listed = slurm(
-            infra,
-            "sacct",
-            "-X",
-            "-n",
-            "-P",
-            "-o",
-            "JobIDRaw",
-            "-M",
-            "rjtest2",
-            "-j",
-            ",".join(i.split(";")[0] for i in ids),
-            cluster="rjtest",
-        )
-        assert {line.strip() for line in listed.stdout.splitlines()} >= {
-            i.split(";")[0] for i in ids
-        }
+        # the ids were rjtest2's: its accounting knows them (slurmdbd hears of
+        # jobs asynchronously, so look a few times)
+        plain = {i.split(";")[0] for i in ids}
+        end = time.monotonic() + 120
+        while True:
+            listed = slurm(
+                infra, "sacct", "-X", "-n", "-P", "-o", "JobIDRaw", "-M", "rjtest2",
+                "-j", ",".join(sorted(plain)), cluster="rjtest",
+            )  # fmt: skip
+            seen = {line.strip() for line in listed.stdout.splitlines()}
+            if seen >= plain or time.monotonic() > end:
+                break
+            time.sleep(2)
+        assert seen >= plain, (listed.stdout, listed.stderr)
     finally:
         plain = sorted({i.split(";")[0] for i in ids})
         if plain:
