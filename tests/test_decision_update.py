@@ -73,3 +73,15 @@ def test_life_of_a_job_through_the_ledger(tmp_path: Path) -> None:
         before = ledger.events(job.id)
         poll(ledger, job.id, late, GONE, "n9")
         assert ledger.events(job.id) == before
+
+
+def test_a_runner_error_is_carried_then_cleared_when_the_trouble_is_over(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "l.db") as ledger:
+        (job,) = ledger.create_jobs([JobSpec("r", "j", "p", "p", "slurm", "/s.sh")])
+        poll(ledger, job.id, STARTED, RunnerView.not_asked(), "n1")
+        down = RunnerView.failed("squeue: Unable to contact slurm controller")
+        got = poll(ledger, job.id, STARTED, down, "n2")
+        assert (got.state, got.error) == (JobState.RUNNING, down.error)
+        running = RunnerView.answered(RunnerJobInfo("77", RunnerState.RUNNING))
+        got = poll(ledger, job.id, STARTED, running, "n3")
+        assert (got.state, got.error) == (JobState.RUNNING, None)

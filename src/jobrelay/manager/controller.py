@@ -230,7 +230,7 @@ class Controller:
         calls = []
         for (platform_name, where), members in groups.items():
             platform = self.platform(platform_name)
-            for batch in _chunks(members, platform.max_batch):
+            for batch in _chunks(members, platform.max_poll_batch):
                 calls.append(self._visit(platform, where, verb, batch, progress))
         await asyncio.gather(*calls)
         return [self.ledger.get(job.id) for job in jobs]

@@ -30,7 +30,7 @@ def update_for(
         exit_code=decision.exit_code if has_exit else KEEP,
         exit_signal=decision.exit_signal if has_exit else KEEP,
         exit_source=decision.exit_source if has_exit else KEEP,
-        error=decision.error if decision.error is not None else KEEP,
+        error=_error(decision, facts),
         runner_id=decision.runner_id if decision.runner_id is not None else KEEP,
         forgot_count=decision.forgot_count,
         unreachable_since=unreachable,
@@ -38,3 +38,13 @@ def update_for(
         notes=notes,
         expect_state=job.state,
     )
+
+
+def _error(decision: Decision, facts: Optional[StatusFacts]) -> Union[str, Keep, None]:
+    """A new error is recorded; a clean look at a live job clears the old one
+    (the trouble is over); a final job keeps the error it ended with."""
+    if decision.error is not None:
+        return decision.error
+    if facts is not None and not decision.state.is_final:
+        return None
+    return KEEP

@@ -269,6 +269,7 @@ _READERS: dict[str, Callable[[object], Any]] = {
     "rsync_command": _strings,
     "run_root": _run_root,
     "max_batch": _int(1),
+    "max_poll_batch": _int(1),
     "cluster": lambda raw: _string(raw, NAME_RE, "cluster name"),
     "directives": _directives,
     "python": _python,

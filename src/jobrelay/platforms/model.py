@@ -48,6 +48,8 @@ class Platform:
     multiplex: bool = True  # ssh ControlMaster
     control_persist: int = 300  # seconds an idle master connection stays up
     submit_retry_budget: int = 2  # extra submit attempts on other hosts after unreachable
+    # poll/kill requests carry no scripts: one call (so one runner query) for many
+    max_poll_batch: int = 1000
 
 
 def embedded_default() -> dict[str, Platform]:
