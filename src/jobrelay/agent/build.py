@@ -26,8 +26,12 @@ from .. import __version__
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # The host side of the layering: everything the agent may import.
 HOST_PACKAGES = ("status", "jobscript", "runners", "agent", "gate")
-HOST_MODULES = ("__init__.py", "states.py")
-MAIN = b"import sys\nfrom jobrelay.agent.main import main\nsys.exit(main())\n"
+HOST_MODULES = ("__init__.py", "states.py", "records.py", "_light_records.py")
+# use_light: the agent builds its dataclasses without the costly standard module (records.py).
+MAIN = (
+    b"import sys\nimport jobrelay.records\njobrelay.records.use_light()\n"
+    b"from jobrelay.agent.main import main\nsys.exit(main())\n"
+)
 EPOCH = (1980, 1, 1, 0, 0, 0)
 
 

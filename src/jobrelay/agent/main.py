@@ -8,8 +8,8 @@ Host-side: standard library only, Python 3.8+.
 
 from __future__ import annotations
 
+import os
 import signal
-import socket
 import sys
 from typing import List, Optional
 
@@ -72,5 +72,5 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         for reply in Agent(request, root).run():
             out.line(reply.to_json())
-    out.line(EndLine(__version__, len(request.jobs), socket.gethostname()).to_json())
+    out.line(EndLine(__version__, len(request.jobs), os.uname().nodename).to_json())
     return 0

@@ -11,8 +11,9 @@ Host-side: standard library only, Python 3.8+.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
+
+from ..records import asdict, dataclass, field
 
 PROTOCOL_VERSION = 1
 VERBS = ("submit", "poll", "kill")

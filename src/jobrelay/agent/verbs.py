@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
+from ..records import asdict, dataclass, fields
 from ..runners.base import Directives, KillTarget, Runner, RunnerOptions, RunnerState, SubmitRequest
 from ..runners.execute import run_command
 from ..runners.registry import RunnerLoadError, make_runner, runner_class

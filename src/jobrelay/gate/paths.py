@@ -11,8 +11,9 @@ path that needs it is never one jobrelay writes.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Optional, Union
+
+from ..records import dataclass
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Union
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-ENTRY = "import sys\nfrom jobrelay.gate.main import main\nsys.exit(main())\n"
+# use_light: dataclasses without the costly standard module (jobrelay/records.py).
+ENTRY = (
+    "import sys\nimport jobrelay.records\njobrelay.records.use_light()\n"
+    "from jobrelay.gate.main import main\nsys.exit(main())\n"
+)
+# Top-level modules the gate's modules import.
+SHARED = ("records.py", "_light_records.py")
 SHEBANG = b"#!/usr/bin/env python3\n"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 PACKAGE_INIT = '"""jobrelay (gate only)."""\n'
@@ -36,6 +42,9 @@ def build_gate_zipapp(dest: Union[str, os.PathLike[str]]) -> Path:
         with zipfile.ZipFile(raw, "w") as zf:
             _add(zf, "__main__.py", ENTRY)
             _add(zf, "jobrelay/__init__.py", PACKAGE_INIT)
+            for name in SHARED:
+                text = (PACKAGE_DIR.parent / name).read_text(encoding="utf-8")
+                _add(zf, f"jobrelay/{name}", text)
             for source in sorted(PACKAGE_DIR.glob("*.py")):
                 if source.name in ("__main__.py", "zipapp_build.py"):
                     continue

@@ -15,10 +15,10 @@ import contextlib
 import os
 import pkgutil
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Mapping, Sequence, Tuple
 
+from ..records import dataclass, field
 from ..status import keys
 from .quoting import bash_quote
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 import shlex
 import time
-from dataclasses import dataclass
 from typing import ClassVar, Dict, FrozenSet, List, Optional, Sequence
 
+from ..records import dataclass
 from ..status import keys
 from .base import (
     Directives,

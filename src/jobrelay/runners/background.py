@@ -15,9 +15,9 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
+from ..records import dataclass
 from ..status import keys
 from .base import (
     Directives,

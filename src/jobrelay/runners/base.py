@@ -13,9 +13,9 @@ from __future__ import annotations
 import enum
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import ClassVar, Dict, FrozenSet, List, Mapping, Optional, Pattern, Sequence, Tuple
 
+from ..records import dataclass, field
 from .execute import CommandExecutor, CommandResult
 
 

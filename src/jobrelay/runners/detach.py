@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
 from typing import List, Optional, Sequence
+
+from ..records import dataclass
 
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND
 

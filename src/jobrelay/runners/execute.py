@@ -8,9 +8,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
+
+from ..records import dataclass
 
 try:  # Protocol is typing's from 3.8
     from typing import Protocol
@@ -61,6 +61,10 @@ def run_command(
     timeout: float = 30.0,
 ) -> CommandResult:
     """Run ``argv``; on timeout kill its whole process group (hung children too)."""
+    # Imported here: the agent's polls of background jobs run no command, and
+    # subprocess (threading, locale) is a tenth of the agent's start.
+    import subprocess
+
     args = tuple(argv)
     try:
         proc = subprocess.Popen(

@@ -5,8 +5,9 @@ Host-side and controller-side: standard library only, Python 3.8+.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Tuple
+
+from ..records import dataclass
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,195 @@
+"""The agent's stand-in for ``dataclasses`` (see ``records``): no ``exec``, no ``inspect``.
+
+Supported: ``@dataclass`` and ``@dataclass(frozen=True)`` on classes whose
+annotations are strings (``from __future__ import annotations``), defaults,
+``field(default=..., default_factory=...)``, ``ClassVar`` annotations (not
+fields), ``__post_init__``; ``asdict``, ``fields``, ``replace``. Semantics
+follow the standard module: positional-or-keyword constructor in field
+order, ``repr`` of the fields, equality between instances of the same class,
+a field hash for frozen classes (unhashable otherwise).
+
+Host-side: standard library only, Python 3.8+.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+MISSING = object()
+
+
+class FrozenInstanceError(AttributeError):
+    """Assignment to a field of a frozen instance."""
+
+
+class Field:
+    __slots__ = ("default", "default_factory", "name")
+
+    def __init__(self, default: Any = MISSING, default_factory: Any = MISSING) -> None:
+        self.name = ""
+        self.default = default
+        self.default_factory = default_factory
+
+    def __repr__(self) -> str:
+        return f"Field(name={self.name!r})"
+
+
+def field(*, default: Any = MISSING, default_factory: Any = MISSING) -> Any:
+    if default is not MISSING and default_factory is not MISSING:
+        raise ValueError("cannot specify both default and default_factory")
+    return Field(default, default_factory)
+
+
+def _is_classvar(annotation: Any) -> bool:
+    text: str = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return text.startswith(("ClassVar", "typing.ClassVar"))
+
+
+def _collect(cls: type) -> Tuple[Field, ...]:
+    found: Dict[str, Field] = {}
+    for base in reversed(cls.__mro__[1:]):
+        for f in getattr(base, "__light_fields__", ()):
+            found[f.name] = f
+    # The class body's own annotations (inspect.get_annotations is 3.10+).
+    own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+    for name, annotation in own.items():
+        if _is_classvar(annotation):
+            continue
+        value = cls.__dict__.get(name, MISSING)
+        if isinstance(value, Field):
+            f = value
+            if f.default is MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, f.default)
+        else:
+            f = Field(default=value)
+        f.name = name
+        found[name] = f
+    result = tuple(found.values())
+    seen_default = False
+    for f in result:
+        has_default = f.default is not MISSING or f.default_factory is not MISSING
+        if seen_default and not has_default:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
+        seen_default = seen_default or has_default
+    return result
+
+
+def _make_init(
+    flds: Tuple[Field, ...], names: frozenset[str], post_init: Optional[Callable[[Any], None]]
+) -> Callable[..., None]:
+    count = len(flds)
+    flds_names = [f.name for f in flds]
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if len(args) > count:
+            raise TypeError(f"__init__() takes {count} positional arguments, {len(args)} given")
+        values: Dict[str, Any] = dict(zip(flds_names, args))  # noqa: B905 (3.8: no strict=)
+        for key, value in kwargs.items():
+            if key in values:
+                raise TypeError(f"__init__() got multiple values for argument {key!r}")
+            if key not in names:
+                raise TypeError(f"__init__() got an unexpected keyword argument {key!r}")
+            values[key] = value
+        setter = object.__setattr__
+        for f in flds:
+            if f.name in values:
+                value = values[f.name]
+            elif f.default is not MISSING:
+                value = f.default
+            elif f.default_factory is not MISSING:
+                value = f.default_factory()
+            else:
+                raise TypeError(f"__init__() missing required argument: {f.name!r}")
+            setter(self, f.name, value)
+        if post_init is not None:
+            post_init(self)
+
+    return __init__
+
+
+def _values(obj: Any) -> Tuple[Any, ...]:
+    return tuple(getattr(obj, f.name) for f in obj.__light_fields__)
+
+
+def _repr(self: Any) -> str:
+    inner = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.__light_fields__)
+    return f"{type(self).__qualname__}({inner})"
+
+
+def _eq(self: Any, other: Any) -> Any:
+    if other.__class__ is self.__class__:
+        return _values(self) == _values(other)
+    return NotImplemented
+
+
+def _hash(self: Any) -> int:
+    return hash(_values(self))
+
+
+def _frozen_setattr(self: Any, name: str, value: Any) -> None:
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: Any, name: str) -> None:
+    raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _process(cls: Any, frozen: bool) -> Any:
+    flds = _collect(cls)
+    names = frozenset(f.name for f in flds)
+    cls.__light_fields__ = flds
+    cls.__init__ = _make_init(flds, names, getattr(cls, "__post_init__", None))
+    if "__repr__" not in cls.__dict__:
+        cls.__repr__ = _repr
+    if "__eq__" not in cls.__dict__:
+        cls.__eq__ = _eq
+    # Hashing as the standard module decides it for eq=True: a field hash
+    # when frozen, unhashable when mutable, unless the class defines __hash__.
+    explicit_hash = cls.__dict__.get("__hash__", None) is not None
+    if frozen:
+        cls.__setattr__ = _frozen_setattr
+        cls.__delattr__ = _frozen_delattr
+        if not explicit_hash:
+            cls.__hash__ = _hash
+    elif not explicit_hash:
+        cls.__hash__ = None
+    return cls
+
+
+def dataclass(cls: Any = None, *, frozen: bool = False) -> Any:
+    def wrap(klass: Any) -> Any:
+        return _process(klass, frozen)
+
+    return wrap if cls is None else wrap(cls)
+
+
+def fields(obj: Any) -> Tuple[Field, ...]:
+    found: Tuple[Field, ...] = obj.__light_fields__
+    return found
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(type(value), "__light_fields__"):
+        return {f.name: _plain(getattr(value, f.name)) for f in value.__light_fields__}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return type(value)((_plain(k), _plain(v)) for k, v in value.items())
+    return value
+
+
+def asdict(obj: Any) -> Any:
+    if not hasattr(type(obj), "__light_fields__"):
+        raise TypeError("asdict() should be called on dataclass instances")
+    return _plain(obj)
+
+
+def replace(obj: Any, **changes: Any) -> Any:
+    for f in obj.__light_fields__:
+        if f.name not in changes:
+            changes[f.name] = getattr(obj, f.name)
+    return type(obj)(**changes)
