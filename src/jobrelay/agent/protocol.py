@@ -115,8 +115,30 @@ class JobReply:
     v: int = PROTOCOL_VERSION
 
     def to_json(self) -> str:
-        data = {k: v for k, v in asdict(self).items() if v is not None and v is not False}
+        # Field by field, not asdict(): status is already a plain dict, and a
+        # recursive copy of it for each of a thousand jobs is wasted time.
+        data = {}
+        for name in _REPLY_FIELDS:
+            value = getattr(self, name)
+            if value is not None and value is not False:
+                data[name] = value
         return json.dumps(data, separators=(",", ":"))
+
+
+_REPLY_FIELDS = (
+    "job",
+    "dir",
+    "verb",
+    "error",
+    "status",
+    "runner",
+    "runner_error",
+    "runner_id",
+    "resubmit_refused",
+    "in_progress",
+    "kill_detail",
+    "v",
+)
 
 
 @dataclass(frozen=True)

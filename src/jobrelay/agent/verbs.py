@@ -13,12 +13,20 @@ import os
 import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
-from ..records import asdict, dataclass, fields
-from ..runners.base import Directives, KillTarget, Runner, RunnerOptions, RunnerState, SubmitRequest
+from ..records import dataclass, fields
+from ..runners.base import (
+    Directives,
+    KillTarget,
+    Runner,
+    RunnerJobInfo,
+    RunnerOptions,
+    RunnerState,
+    SubmitRequest,
+)
 from ..runners.execute import run_command
 from ..runners.registry import RunnerLoadError, make_runner, runner_class
 from ..status import keys
-from ..status.facts import StatusFacts
+from ..status.facts import StatusFacts, facts_dict
 from ..status.reader import append_lines, read_status_file
 from .jobdirs import JobDirError, SubmitLock, resolve_job_dir, submit_in_progress
 from .protocol import JobReply, JobRequest, Request
@@ -71,9 +79,10 @@ class Agent:
 
     def run(self) -> Iterator[JobReply]:
         slots = [Slot(job) for job in self.request.jobs]
+        parents: Dict[str, str] = {}
         for slot in slots:
             try:
-                slot.path = resolve_job_dir(self.root, slot.req.dir)
+                slot.path = resolve_job_dir(self.root, slot.req.dir, parents)
             except JobDirError as exc:
                 slot.error = str(exc)
         verb = self.request.verb
@@ -90,7 +99,7 @@ class Agent:
             dir=slot.req.dir,
             verb=self.request.verb,
             error=error,
-            status=asdict(slot.facts) if slot.facts else None,
+            status=facts_dict(slot.facts) if slot.facts else None,
         )
 
     # -- submit ----------------------------------------------------------
@@ -148,7 +157,7 @@ class Agent:
                     verb="submit",
                     runner_id=facts.runner_id,
                     resubmit_refused=True,
-                    status=asdict(facts),
+                    status=facts_dict(facts),
                 )
             header = runner.header_lines(directives(req.directives), slot.path)
             spec = JobSpec(
@@ -177,7 +186,7 @@ class Agent:
             dir=req.dir,
             verb="submit",
             runner_id=outcome.runner_id,
-            status=asdict(facts),
+            status=facts_dict(facts),
         )
 
     # -- poll ------------------------------------------------------------
@@ -206,7 +215,7 @@ class Agent:
                 job=slot.req.job,
                 dir=slot.req.dir,
                 verb="poll",
-                status=asdict(facts),
+                status=facts_dict(facts),
                 runner=info,
                 runner_error=err,
                 runner_id=facts.runner_id,
@@ -238,9 +247,9 @@ class Agent:
                     append_lines(slot.status_path(), [(keys.RUNNER_FORGOT, utc_now())])
                     slot.read()
                 gone = {"runner_id": slot.facts.runner_id, "state": RunnerState.GONE.value}
-                yield slot, (asdict(info) if info else gone), None
+                yield slot, (info_dict(info) if info else gone), None
             else:
-                yield slot, asdict(info), None
+                yield slot, info_dict(info), None
 
     # -- kill ------------------------------------------------------------
     def kill(self, slots: List[Slot]) -> Iterator[JobReply]:
@@ -302,7 +311,7 @@ class Agent:
             job=slot.req.job,
             dir=slot.req.dir,
             verb="kill",
-            status=asdict(facts),
+            status=facts_dict(facts),
             runner_id=facts.runner_id,
             kill_detail=detail,
         )
@@ -325,3 +334,15 @@ def directives(raw: Mapping[str, Any]) -> Directives:
     if "raw" in values:
         values["raw"] = tuple(str(line) for line in values["raw"])
     return Directives(**values)
+
+
+def info_dict(info: RunnerJobInfo) -> Dict[str, Any]:
+    """The wire form of a runner's answer: empty fields left out."""
+    out: Dict[str, Any] = {"runner_id": info.runner_id, "state": info.state.value}
+    if info.exit_code is not None:
+        out["exit_code"] = info.exit_code
+    if info.signal:
+        out["signal"] = info.signal
+    if info.reason:
+        out["reason"] = info.reason
+    return out

@@ -28,14 +28,14 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..agent.jobdirs import JobDirError, check_job_dir_text
 from ..agent.protocol import JobReply, JobRequest
-from ..agent.verbs import directives
+from ..agent.verbs import directives, info_dict
 from ..jobscript.assemble import JobSpec, assemble, write_job_files
 from ..platforms.model import Platform
 from ..runners.base import (
@@ -49,7 +49,7 @@ from ..runners.base import (
 from ..runners.execute import run_command
 from ..runners.registry import RunnerLoadError, runner_class
 from ..status import keys
-from ..status.facts import StatusFacts
+from ..status.facts import StatusFacts, facts_dict
 from ..status.reader import append_lines, read_status_file
 from ..transport.base import CommandOutcome, Transport
 from .agentcall import AgentReply
@@ -330,14 +330,14 @@ def _read_mirrored(mirror: Path, rel_dir: str) -> StatusFacts:
 
 def _line(slot: Slot, verb: str) -> dict[str, Any]:
     """The agent's reply line for this job (docs/protocol.md)."""
-    status = asdict(slot.facts) if slot.facts is not None else None
+    status = facts_dict(slot.facts) if slot.facts is not None else None
     reply = JobReply(
         job=slot.req.job,
         dir=slot.req.dir,
         verb=verb,
         error=slot.error,
         status=status,
-        runner=asdict(slot.info) if slot.info is not None else None,
+        runner=info_dict(slot.info) if slot.info is not None else None,
         runner_error=slot.runner_error,
         runner_id=slot.runner_id,
         kill_detail=slot.kill_detail,
