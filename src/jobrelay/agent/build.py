@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import json
 import marshal
 import os
 import zipfile
@@ -79,13 +80,48 @@ def agent_name(data: bytes) -> str:
     return f"agent-{__version__}-{hashlib.sha256(data).hexdigest()[:12]}.pyz"
 
 
+def _fingerprint() -> str:
+    """What the build depends on: each source's path, size and mtime (cheap: stat only)."""
+    parts = [__version__]
+    for name in HOST_MODULES:
+        st = (PACKAGE_ROOT / name).stat()
+        parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    for pkg in HOST_PACKAGES:
+        base = PACKAGE_ROOT / pkg
+        if base.is_dir():
+            for path in sorted(base.iterdir()):
+                if path.suffix in (".py", ".sh"):
+                    st = path.stat()
+                    parts.append(f"{pkg}/{path.name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def build_zipapp(dest_dir: Path) -> Path:
-    """Write the agent into ``dest_dir`` (atomically) and return its path."""
+    """Write the agent into ``dest_dir`` (atomically) and return its path.
+
+    Building compiles every module (about 0.2 s), so the result is remembered
+    in ``dest_dir/built.json`` against a fingerprint of the sources: a CLI call
+    with unchanged code only stats the files.
+    """
+    memo = dest_dir / "built.json"
+    fingerprint = _fingerprint()
+    try:
+        known = json.loads(memo.read_text())
+        path = dest_dir / str(known["name"])
+        if known.get("fingerprint") == fingerprint and path.is_file():
+            return path
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     data = build_bytes()
     dest_dir.mkdir(parents=True, exist_ok=True)
     path = dest_dir / agent_name(data)
     if not path.exists() or path.read_bytes() != data:
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        _write_atomically(path, data)
+    _write_atomically(memo, json.dumps({"name": path.name, "fingerprint": fingerprint}).encode())
     return path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -46,7 +46,25 @@ class Request:
     v: int = PROTOCOL_VERSION
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        jobs = []
+        for job in self.jobs:  # by hand: asdict() copies every script recursively
+            item: Dict[str, Any] = {"job": job.job, "dir": job.dir}
+            for name in ("runner", "name", "script", "runner_id"):
+                if getattr(job, name):
+                    item[name] = getattr(job, name)
+            if job.directives:
+                item["directives"] = dict(job.directives)
+            if job.env:
+                item["env"] = dict(job.env)
+            jobs.append(item)
+        data = {
+            "v": self.v,
+            "verb": self.verb,
+            "run_root": self.run_root,
+            "runner_options": dict(self.runner_options),
+            "jobs": jobs,
+        }
+        return json.dumps(data, separators=(",", ":"))
 
 
 def parse_request(text: str) -> Request:

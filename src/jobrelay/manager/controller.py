@@ -82,6 +82,11 @@ class Controller:
     def picker(self, platform: Platform) -> HostPicker:
         return HostPicker(platform, self.home / "bad-hosts.json")
 
+    def _reread(self, jobs: list[JobRecord]) -> list[JobRecord]:
+        """The jobs as the ledger holds them now, in the given order (one query)."""
+        fresh = {job.id: job for job in self.ledger.find(ids=[job.id for job in jobs])}
+        return [fresh[job.id] for job in jobs]
+
     async def close(self) -> None:
         for transport in self._transports.values():
             await transport.close()
@@ -202,7 +207,7 @@ class Controller:
             self.ledger.apply(updates)
         if progress:
             progress(len(batch))
-        return [self.ledger.get(job.id) for job in batch]
+        return self._reread(batch)
 
     # -- poll and kill ----------------------------------------------------
     async def poll(
@@ -233,7 +238,7 @@ class Controller:
             for batch in _chunks(members, platform.max_poll_batch):
                 calls.append(self._visit(platform, where, verb, batch, progress))
         await asyncio.gather(*calls)
-        return [self.ledger.get(job.id) for job in jobs]
+        return self._reread(jobs)
 
     async def _visit(
         self,
