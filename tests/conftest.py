@@ -49,9 +49,16 @@ def in_ci() -> bool:
 
 def require(infra: Infra, component: str) -> None:
     """Skip (locally) or fail (CI=true) when ``component`` is not up."""
-    if infra.has(component):
+    require_that(
+        infra.has(component),
+        f"test infrastructure {component!r} is not up (run tests/infra/up.sh; see {INFRA_DIR})",
+    )
+
+
+def require_that(ok: bool, msg: str) -> None:
+    """Skip (locally) or fail (CI=true) when a test's precondition does not hold."""
+    if ok:
         return
-    msg = f"test infrastructure {component!r} is not up (run tests/infra/up.sh; see {INFRA_DIR})"
     if in_ci():
         pytest.fail(msg + " — under CI=true this is a failure, not a skip")
     pytest.skip(msg)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from cli_harness import Cli
-from conftest import Infra, in_ci, require
+from conftest import Infra, require, require_that
 
 
 @dataclass
@@ -76,11 +75,10 @@ def sshfree_host(infra: Infra, tmp: Path) -> SshFreeHost:
     require(infra, "sshfree")
     require(infra, "slurm")
     data = dict(infra.data["sshfree"])
-    if not data.get("gate_log"):
-        msg = "hostH runs a custom gate (JOBRELAY_TEST_GATE_COMMAND): these tests need jobrelay's"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_that(
+        bool(data.get("gate_log")),
+        "hostH runs a custom gate (JOBRELAY_TEST_GATE_COMMAND): these tests need jobrelay's",
+    )
     conf = infra.data["slurm"]["confs"][data["cluster"]]
     tmp.mkdir(parents=True, exist_ok=True)
     log = tmp / "runner-commands.log"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from conftest import ROOT, Infra, in_ci, require
+from conftest import ROOT, Infra, require, require_that
 from slurm_harness import (
     cleanup,
     conf,
@@ -198,11 +198,10 @@ def test_one_squeue_per_poll_and_runner_trouble_is_not_job_failure(
 
 def test_cluster_qualified_jobs_through_jobrelay(slurm_up: Infra, tmp_path: Path) -> None:
     infra = slurm_up
-    if "rjtest2" not in infra.data["slurm"].get("clusters", []):
-        msg = "second cluster rjtest2 is not up (needs slurmdbd)"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_that(
+        "rjtest2" in infra.data["slurm"].get("clusters", []),
+        "second cluster rjtest2 is not up (needs slurmdbd)",
+    )
     cli = slurm_cli(tmp_path, infra, cluster="rjtest2")
     spec = [{"name": f"ok{n}", "script": "#!/bin/bash\nexit 0\n"} for n in range(5)]
     spec += [{"name": f"seven{n}", "script": "#!/bin/bash\nexit 7\n"} for n in range(2)]

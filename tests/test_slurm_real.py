@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator, List, Sequence, Tuple
 
 import pytest
-from conftest import ROOT, Infra, in_ci, require
+from conftest import ROOT, Infra, require, require_that
 
 from jobrelay.runners.base import (
     Directives,
@@ -172,11 +172,7 @@ def test_one_squeue_rpc_for_many_ids(slurm_conf: str, jobs_root: Path) -> None:
 
 def test_cluster_qualified_submit_poll_kill(infra: Infra, slurm_conf: str, jobs_root: Path) -> None:
     clusters = infra.data["slurm"].get("clusters", [])
-    if "rjtest2" not in clusters:
-        msg = "second cluster rjtest2 is not up (needs slurmdbd)"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_that("rjtest2" in clusters, "second cluster rjtest2 is not up (needs slurmdbd)")
     r = runner(slurm_conf, cluster="RJtest2")
     quick = make_job(jobs_root, "c2quick", "exit 4")
     slow = make_job(jobs_root, "c2slow", "sleep 600", ["#SBATCH --begin=now+3600"])
@@ -198,11 +194,7 @@ def test_aged_out_ids_are_gone_not_errors(slurm_conf: str) -> None:
 
 def test_controller_down_is_an_error_not_gone(slurm_conf: str, jobs_root: Path) -> None:
     ctl = ROOT / "tests" / "infra" / "slurmctl.sh"
-    if not ctl.exists():
-        msg = f"{ctl} is not in this checkout: cannot stop a controller safely"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_that(ctl.exists(), f"{ctl} is not in this checkout: cannot stop a controller safely")
     r = runner(slurm_conf, command_timeout=30.0)
     (rid,) = submit_all(r, [make_job(jobs_root, "down", "sleep 1", ["#SBATCH --begin=now+3600"])])
     subprocess.run(["bash", str(ctl), "stop", "rjtest"], check=True)
