@@ -113,8 +113,10 @@ async def main() -> None:
         print(f"agent poll of {args.jobs} jobs, warm, multiplexed:   median {on:.1f} ms")
         print(f"agent poll of {args.jobs} jobs, warm, no multiplex: median {off:.1f} ms")
         print(f"ratio off/on: {off / on:.2f}")
-        print(f"Controller.poll of {args.jobs} jobs (ledger included): "
-              f"median {statistics.median(ctl_times) * 1000:.1f} ms")
+        print(
+            f"Controller.poll of {args.jobs} jobs (ledger included): "
+            f"median {statistics.median(ctl_times) * 1000:.1f} ms"
+        )
         print(f"makespan of {args.makespan} jobs over ssh (submit -> all final): {makespan:.2f} s")
         print("raw ms on:", [round(x * 1000, 1) for x in results["bench"]])
         print("raw ms off:", [round(x * 1000, 1) for x in results["bench-plain"]])

@@ -115,6 +115,8 @@ def test_one_master_connection_serves_many_agent_calls(cli: SshCli, tmp_path: Pa
     every job saw the same ssh client port, and host1's sshd accepted exactly
     one login from that port while starting a session per agent call."""
     path, kinds = jobs_file(tmp_path, "one", 30)
+    log_path = Path(cli.infra.data["sshd_logs"]["host1"])
+    start = log_path.stat().st_size  # client ports get reused: read only this test's lines
     jobs = cli.json("submit", "--platform", "one", "--run", "m", "--jobs", str(path), "--wait")
     ports = set()
     for job, kind in zip(jobs, kinds, strict=True):
@@ -123,12 +125,14 @@ def test_one_master_connection_serves_many_agent_calls(cli: SshCli, tmp_path: Pa
             ports.add(conn[1])
     assert len(ports) == 1, ports
     port = ports.pop()
-    log = Path(cli.infra.data["sshd_logs"]["host1"]).read_text(errors="replace")
+    with log_path.open("rb") as stream:
+        stream.seek(start)
+        log = stream.read().decode(errors="replace")
     accepted = re.findall(rf"Accepted publickey for rjhost1 from \S+ port {port} ", log)
     sessions = re.findall(rf"Starting session: command for rjhost1 from \S+ port {port} ", log)
     assert len(accepted) == 1
-    # install (rsync) + 3 submit batches + at least one poll round of 3 batches
-    assert len(sessions) >= 7, len(sessions)
+    # install (rsync) + 3 submit batches + at least one poll (one call: max_poll_batch)
+    assert len(sessions) >= 5, len(sessions)
     assert Counter(j["state"] for j in jobs)["succeeded"] == kinds.count("ok") + kinds.count(
         "hostile"
     )

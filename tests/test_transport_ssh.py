@@ -60,8 +60,16 @@ async def client_ports(t: SshTransport, n: int) -> list[str]:
     return ports
 
 
-def sshd_log(infra: Infra, host: str = "host1") -> str:
-    return Path(infra.data["sshd_logs"][host]).read_text(errors="replace")
+def sshd_log(infra: Infra, host: str = "host1", since: int = 0) -> str:
+    """The host's sshd log from byte ``since`` on (client ports get reused: read
+    only the part a test wrote)."""
+    with Path(infra.data["sshd_logs"][host]).open("rb") as stream:
+        stream.seek(since)
+        return stream.read().decode(errors="replace")
+
+
+def log_size(infra: Infra, host: str = "host1") -> int:
+    return Path(infra.data["sshd_logs"][host]).stat().st_size
 
 
 def test_runs_as_the_host_user(ssh: list[str]) -> None:
@@ -129,6 +137,7 @@ def test_stdin_and_exit_status(ssh: list[str]) -> None:
 
 def test_one_connection_for_many_commands(ssh: list[str], infra: Infra) -> None:
     n = 6
+    start = log_size(infra)
 
     async def go() -> tuple[list[str], bool, Path | None]:
         t = SshTransport(ssh)
@@ -141,7 +150,7 @@ def test_one_connection_for_many_commands(ssh: list[str], infra: Infra) -> None:
     ports, master_up, control_dir = run(go())
     assert master_up
     assert len(set(ports)) == 1, ports
-    log = sshd_log(infra)
+    log = sshd_log(infra, since=start)
     port = ports[0]
     accepted = re.findall(rf"Accepted publickey for rjhost1 from \S+ port {port} ", log)
     sessions = re.findall(rf"Starting session: command for rjhost1 from \S+ port {port} ", log)
@@ -220,6 +229,8 @@ def test_push_and_pull_many_files_in_one_rsync_each(
     (src / rels[0]).chmod(0o750)
     back = tmp_path / "back"
 
+    start = log_size(infra)
+
     async def go() -> Any:
         t = SshTransport(ssh)
         try:
@@ -247,7 +258,8 @@ def test_push_and_pull_many_files_in_one_rsync_each(
     # port, one session each (one rsync for 41 files, not one per file)
     assert before == after
     sessions = re.findall(
-        rf"Starting session: command for rjhost1 from \S+ port {before[0]} ", sshd_log(infra)
+        rf"Starting session: command for rjhost1 from \S+ port {before[0]} ",
+        sshd_log(infra, since=start),
     )
     assert len(sessions) == 6
 
