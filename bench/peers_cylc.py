@@ -98,11 +98,27 @@ class CylcWorkflow:
         with concurrent.futures.ThreadPoolExecutor(len(batches)) as pool:
             return "".join(pool.map(one, batches))
 
-    def poll(self, dirs: list[str]) -> dict[str, dict[str, Any]]:
-        """One ``cylc jobs-poll`` call: job dir -> its summary (run_status when finished)."""
-        proc = subprocess.run(
-            self.remote("jobs-poll", "--", self.job_root, *dirs), capture_output=True, text=True
-        )
+    def poll(self, dirs: list[str], timeout: float = 120.0) -> dict[str, dict[str, Any]] | None:
+        """One ``cylc jobs-poll`` call: job dir -> its summary (run_status when finished).
+
+        None when it did not answer within ``timeout``: its host-side process is
+        then ended (by pid). Cylc 8.5.4 waits for ``ps`` to exit before reading
+        its output (job_runner_mgr._jobs_poll_runner: proc.wait(), then
+        communicate()), so a poll whose ``ps`` output exceeds the pipe buffer
+        (64 KiB: some 500 running background jobs) never returns.
+        """
+        try:
+            proc = subprocess.run(
+                self.remote("jobs-poll", "--", self.job_root, *dirs),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            pattern = f"cylc jobs-poll -- [^ ]*/cylc-run/{self.name}/log/job "
+            cmd = f'pkill -KILL -u "$(id -u)" -f {shlex.quote(pattern)} || true'
+            subprocess.run([*self.ssh, self.host, cmd], capture_output=True)
+            return None
         return parse_summaries(proc.stdout)
 
     def kill(self, dirs: list[str]) -> str:
