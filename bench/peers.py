@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
     args = ap.parse_args(argv)
     runs_make = 1 if args.quick else 2
-    runs_poll = 1 if args.quick else 3
+    runs_poll = 1 if args.quick else 2
     runs_kill = 1 if args.quick else 2
     starts = 10 if args.quick else 30
     t_start = time.monotonic()
@@ -294,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
 
             until(settled)
             until(lambda: all("run_status" in s for s in (wf.poll(wf.dirs[:half]) or {}).values()))
-            until(lambda: len(site.running(tscripts)) == half)
+            # troika's sleepers live as long as their ssh connection: some may drop
+            until(lambda: not site.running(tscripts[:half]))
             p: dict[str, list[float]] = {k: [] for k in ("jobrelay", "cylc", "troika", "nomux")}
             f: dict[str, list[float]] = {"jobrelay": [], "cylc": [], "troika": []}
             finished_jobs = [j for j in jobs if j.state.is_final]
@@ -315,8 +316,11 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 alive = site.running(tscripts)
                 p["troika"].append(time.perf_counter() - t0)
-                if len(alive) != half:  # a held ssh connection dropped: say so
-                    notes["troika poll"] = f"troika: {len(alive)} of {half} sleepers alive"
+                if len(alive) != half:  # held ssh connections dropped: say so
+                    notes["troika poll"] = (
+                        f"troika: only {len(alive)} of its {half} sleeping jobs were still "
+                        "known running at the poll (a job lives as long as its ssh connection)"
+                    )
                 # the same, of the finished half only
                 t0 = time.perf_counter()
                 jr.agent_poll(finished_jobs)
