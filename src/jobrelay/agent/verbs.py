@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 from ..records import dataclass, fields
 from ..runners.base import (
@@ -21,6 +21,7 @@ from ..runners.base import (
     RunnerJobInfo,
     RunnerOptions,
     RunnerState,
+    SubmitOutcome,
     SubmitRequest,
 )
 from ..runners.execute import run_command
@@ -30,6 +31,8 @@ from ..status.facts import StatusFacts, facts_dict
 from ..status.reader import append_lines, read_status_file
 from .jobdirs import JobDirError, SubmitLock, resolve_job_dir, submit_in_progress
 from .protocol import JobReply, JobRequest, Request
+
+SUBMIT_CHUNK = 200  # jobs whose submit locks are held at once
 
 
 def utc_now() -> str:
@@ -104,53 +107,55 @@ class Agent:
 
     # -- submit ----------------------------------------------------------
     def submit(self, slots: List[Slot]) -> Iterator[JobReply]:
-        width = self.submit_width(slots)
-        if width <= 1:
-            for slot in slots:
-                yield self.submit_guarded(slot)
-            return
-        from concurrent.futures import ThreadPoolExecutor  # only submits need threads
+        # Each job's lock is held from before its files are written until its
+        # runner id is recorded. Chunks bound the open lock files.
+        for start in range(0, len(slots), SUBMIT_CHUNK):
+            yield from self.submit_chunk(slots[start : start + SUBMIT_CHUNK])
 
-        # Replies still come in request order; map() starts the next jobs
-        # while the earlier replies are being written.
-        with ThreadPoolExecutor(max_workers=width) as pool:
-            yield from pool.map(self.submit_guarded, slots)
-
-    def submit_width(self, slots: List[Slot]) -> int:
-        """Jobs submitted at once: the least any runner of this call allows."""
-        width = 0
-        for name in {slot.req.runner for slot in slots if not slot.error}:
+    def submit_chunk(self, slots: List[Slot]) -> Iterator[JobReply]:
+        replies: Dict[int, JobReply] = {}
+        ready: Dict[str, List[Tuple[Slot, SubmitLock, SubmitRequest]]] = {}
+        for slot in slots:
             try:
-                runner = self.runner(name)  # made here, before any thread needs it
-            except RunnerLoadError:
-                return 1
-            limit = max(1, runner.submit_concurrency)
-            width = limit if width == 0 else min(width, limit)
-        return min(width, len(slots))
+                prepared = self.prepare(slot)
+            except RunnerLoadError as exc:
+                replies[id(slot)] = self.fail(slot, str(exc))
+                continue
+            if isinstance(prepared, JobReply):
+                replies[id(slot)] = prepared
+            else:
+                ready.setdefault(slot.req.runner, []).append((slot, *prepared))
+        for name, group in ready.items():
+            # One call per runner: the background runner starts the whole
+            # group from one launcher, batch schedulers overlap their commands.
+            outcomes = self.runner(name).submit([item[2] for item in group], run_command)
+            for (slot, lock, _), outcome in zip(group, outcomes):  # noqa: B905 (3.8)
+                try:
+                    replies[id(slot)] = self.record_submit(slot, outcome)
+                except OSError as exc:
+                    replies[id(slot)] = self.fail(slot, f"submit: {type(exc).__name__}: {exc}")
+                finally:
+                    lock.release()
+        for slot in slots:
+            yield replies[id(slot)]
 
-    def submit_guarded(self, slot: Slot) -> JobReply:
-        if slot.error:
-            return self.fail(slot, slot.error)
-        try:
-            return self.submit_one(slot)
-        except RunnerLoadError as exc:
-            return self.fail(slot, str(exc))
-        except (OSError, ValueError, TypeError) as exc:
-            return self.fail(slot, f"submit: {type(exc).__name__}: {exc}")
-
-    def submit_one(self, slot: Slot) -> JobReply:
+    def prepare(self, slot: Slot) -> Union[JobReply, Tuple[SubmitLock, SubmitRequest]]:
+        """Lock the job dir and write the job; or the reply that ends this job here."""
         from ..jobscript.assemble import JobSpec, assemble, write_job_files
 
+        if slot.error:
+            return self.fail(slot, slot.error)
         req = slot.req
         runner = self.runner(req.runner)
-        os.makedirs(slot.path, mode=0o700, exist_ok=True)
         lock = SubmitLock(slot.path)
-        if not lock.acquire():
-            return self.fail(slot, "another agent is submitting this job right now")
         try:
+            os.makedirs(slot.path, mode=0o700, exist_ok=True)
+            if not lock.acquire():
+                return self.fail(slot, "another agent is submitting this job right now")
             facts = slot.read()
             if facts.runner_id:
                 # Submitted before (e.g. the controller died before it heard): never twice.
+                lock.release()
                 return JobReply(
                     job=req.job,
                     dir=req.dir,
@@ -173,17 +178,20 @@ class Agent:
                     (keys.SUBMIT_TIME, utc_now()),
                 ],
             )
-            job_file = os.path.join(slot.path, keys.JOB_FILE)
-            outcome = runner.submit([SubmitRequest(slot.path, job_file, job_text)], run_command)[0]
-            if outcome.runner_id is None:
-                return self.fail(slot, outcome.error or "runner gave no job id")
-            append_lines(slot.status_path(), [(keys.RUNNER_ID, outcome.runner_id)])
-            facts = slot.read()
-        finally:
+        except (OSError, ValueError, TypeError) as exc:
             lock.release()
+            return self.fail(slot, f"submit: {type(exc).__name__}: {exc}")
+        job_file = os.path.join(slot.path, keys.JOB_FILE)
+        return lock, SubmitRequest(slot.path, job_file, job_text)
+
+    def record_submit(self, slot: Slot, outcome: SubmitOutcome) -> JobReply:
+        if outcome.runner_id is None:
+            return self.fail(slot, outcome.error or "runner gave no job id")
+        append_lines(slot.status_path(), [(keys.RUNNER_ID, outcome.runner_id)])
+        facts = slot.read()
         return JobReply(
-            job=req.job,
-            dir=req.dir,
+            job=slot.req.job,
+            dir=slot.req.dir,
             verb="submit",
             runner_id=outcome.runner_id,
             status=facts_dict(facts),

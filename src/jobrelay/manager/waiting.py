@@ -1,5 +1,10 @@
-"""Poll until jobs are final, with a delay that grows: quick jobs are seen quickly,
-long ones do not hammer the hosts."""
+"""Poll until jobs are final.
+
+The delay between polls grows while nothing changes (long jobs do not
+hammer the hosts) and drops back to the first delay when a poll finds news:
+while jobs are ending, the last of them is seen soon after it ends, not up
+to half the elapsed time later.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +39,8 @@ async def wait_final(
             return jobs
         pause = delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
         await asyncio.sleep(pause)
-        delay = min(delay * GROWTH, max_delay)
         polled = await controller.poll(pending)
+        news = any(new.state is not old.state for new, old in zip(polled, pending, strict=True))
+        delay = FIRST_DELAY if news else min(delay * GROWTH, max_delay)
         if on_poll is not None:
             on_poll(polled)

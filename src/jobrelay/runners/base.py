@@ -111,9 +111,6 @@ class Runner(ABC):
     #: True when only the host that started a job can see it (background: /proc;
     #: at: the host's atd), so poll and kill must go to that host
     host_bound: ClassVar[bool] = False
-    #: how many jobs of one agent call the agent may submit at once (each submit
-    #: is its own command; a scheduler's client spends most of its time waiting)
-    submit_concurrency: ClassVar[int] = 1
 
     def __init__(self, options: Optional[RunnerOptions] = None) -> None:
         self.options = options or RunnerOptions()
@@ -152,7 +149,9 @@ class BatchRunner(Runner):
     directive_formats: ClassVar[Mapping[str, str]] = {}
     #: directive lines naming output/error files; ``{dir}`` is the job dir
     output_directives: ClassVar[Tuple[str, ...]] = ()
-    submit_concurrency = 8
+    #: submit commands in flight at once: a scheduler's client spends most of
+    #: its time waiting for the scheduler
+    submit_concurrency: ClassVar[int] = 8
 
     # -- building ------------------------------------------------------
     def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
@@ -192,25 +191,29 @@ class BatchRunner(Runner):
 
     # -- running -------------------------------------------------------
     def submit(self, jobs: Sequence[SubmitRequest], run: CommandExecutor) -> List[SubmitOutcome]:
-        outcomes = []
-        for job in jobs:
-            result = run(
-                self.submit_command(job),
-                stdin=self.submit_stdin(job),
-                cwd=job.job_dir,
-                timeout=self.options.command_timeout,
-            )
-            if not result.ok:
-                outcomes.append(SubmitOutcome(None, result.describe()))
-                continue
-            runner_id = self.parse_submit(result.stdout)
-            if runner_id is None:
-                outcomes.append(
-                    SubmitOutcome(None, f"no job id in {self.name} output: {result.stdout[:200]!r}")
-                )
-            else:
-                outcomes.append(SubmitOutcome(runner_id))
-        return outcomes
+        """One submit command per job, up to ``submit_concurrency`` in flight
+        (each costs a process and a round trip to the scheduler)."""
+        width = min(max(1, self.submit_concurrency), len(jobs))
+        if width <= 1:
+            return [self.submit_one(job, run) for job in jobs]
+        from concurrent.futures import ThreadPoolExecutor  # only when there is work for it
+
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            return list(pool.map(lambda job: self.submit_one(job, run), jobs))
+
+    def submit_one(self, job: SubmitRequest, run: CommandExecutor) -> SubmitOutcome:
+        result = run(
+            self.submit_command(job),
+            stdin=self.submit_stdin(job),
+            cwd=job.job_dir,
+            timeout=self.options.command_timeout,
+        )
+        if not result.ok:
+            return SubmitOutcome(None, result.describe())
+        runner_id = self.parse_submit(result.stdout)
+        if runner_id is None:
+            return SubmitOutcome(None, f"no job id in {self.name} output: {result.stdout[:200]!r}")
+        return SubmitOutcome(runner_id)
 
     def poll(self, ids: Sequence[str], run: CommandExecutor) -> PollAnswer:
         if not ids:
