@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
-from ..records import dataclass, fields
+from ..records import dataclass, fields, replace
 from ..runners.base import (
     Directives,
     KillTarget,
@@ -170,14 +170,16 @@ class Agent:
             )
             job_text = assemble(spec)
             write_job_files(slot.path, job_text, req.script)
+            submitted = utc_now()
             append_lines(
                 slot.status_path(),
                 [
                     (keys.VERSION, keys.FORMAT_VERSION),
                     (keys.RUNNER_NAME, runner.name),
-                    (keys.SUBMIT_TIME, utc_now()),
+                    (keys.SUBMIT_TIME, submitted),
                 ],
             )
+            slot.facts = StatusFacts(exists=True, runner_name=runner.name, submit_time=submitted)
         except (OSError, ValueError, TypeError) as exc:
             lock.release()
             return self.fail(slot, f"submit: {type(exc).__name__}: {exc}")
@@ -188,7 +190,9 @@ class Agent:
         if outcome.runner_id is None:
             return self.fail(slot, outcome.error or "runner gave no job id")
         append_lines(slot.status_path(), [(keys.RUNNER_ID, outcome.runner_id)])
-        facts = slot.read()
+        # The reply tells of the submission itself, not of what the job did
+        # since (a fast job may have ended already): polls report progress.
+        facts = replace(slot.facts or StatusFacts(), runner_id=outcome.runner_id)
         return JobReply(
             job=slot.req.job,
             dir=slot.req.dir,
