@@ -231,7 +231,7 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer runs (about 3 minutes)")
+    ap.add_argument("--quick", action="store_true", help="one run of each figure")
     ap.add_argument("--jobs", type=int, default=200, help="makespan and kill size (200)")
     ap.add_argument("--poll-jobs", type=int, default=1000, help="poll size (1000)")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
