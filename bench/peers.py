@@ -392,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                 leftovers += host.pids(pattern)
             host.kill_pids(leftovers)
             jr.close()
+            # this run's job dirs on the host (jobrelay's run root, Cylc's workflows)
+            host.run(f"rm -rf ~/jobrelay-bench-{stamp} ~/cylc-run/jrbench-{stamp}-*")
     table = render(med, notes, args, time.monotonic() - t_start)
     print(table)
     if not args.no_write:
