@@ -140,6 +140,8 @@ AcceptEnv LANG LC_*
 SetEnv SLURM_CONF=$(slurm_conf rjtest)
 LogLevel VERBOSE
 EOF
+  # the config test needs it too, not only the start ("Missing privilege separation directory")
+  mkdir -p /run/sshd && chmod 755 /run/sshd
   /usr/sbin/sshd -t -f "$d/sshd_config.new" || return 1
   if cmp -s "$d/sshd_config.new" "$d/sshd_config"; then rm -f "$d/sshd_config.new"; return 0; fi
   mv "$d/sshd_config.new" "$d/sshd_config"; return 10
