@@ -164,6 +164,27 @@ def test_term_to_wrapper_is_forwarded_and_recorded_once(tmp_path: Path) -> None:
     wait_for(lambda: not live_session(proc.pid), f"the job's processes {before} to end")
 
 
+def test_term_as_the_script_ends_is_recorded_as_term_not_a_lost_status(tmp_path: Path) -> None:
+    """Slurm's requeue signals the wrapper and the script at once. When the script
+    ends while the wrapper's trap runs, bash 5.2's next ``wait`` returns -1 (seen
+    on the Slurm acceptance test as JOB_EXIT_CODE=-1). The script here makes that
+    happen: it signals the wrapper and itself together. Most such jobs hit the
+    window on this machine; all must record TERM and 143."""
+    script = "sleep 0.3\nkill -TERM $PPID $$\nsleep 5\n"
+    procs = [
+        (start(d), d) for d in (make_job(tmp_path, script, dirname=f"j{i}") for i in range(20))
+    ]
+    for proc, job_dir in procs:
+        assert proc.wait(timeout=120) == 143, job_dir
+        facts = read_status_file(str(job_dir / "job.status"))
+        assert (facts.exit, facts.exit_code, facts.exit_signal) == ("failed", 143, "TERM"), (
+            job_dir,
+            facts,
+        )
+        for message in facts.messages:  # only ever the wrapper's own word on a lost status
+            assert message.severity == "WARNING" and "bash lost the exit status" in message.text
+
+
 def test_script_that_survives_usr1_succeeds(tmp_path: Path) -> None:
     script = (
         "got=0\ntrap 'got=1' USR1\necho ready > ready\n"

@@ -164,6 +164,18 @@ jobrelay_main() {
         # child that has ended returns its remembered status.
         [[ -n $jobrelay__interrupted ]] || break
     done
+    if ((rc < 0 || rc > 255)); then
+        # bash 5.2 loses the status of a child that ends while a trap runs: the
+        # next wait returns -1. The signal we forwarded most likely ended it.
+        jobrelay__now
+        jobrelay__append JOB_MESSAGE \
+            "$jobrelay__time|WARNING|jobrelay: bash lost the exit status of the job's script (wait returned $rc)"
+        if [[ -n $jobrelay__signal ]]; then
+            rc=$((128 + $(kill -l "$jobrelay__signal")))
+        else
+            rc=255
+        fi
+    fi
     local signal=$jobrelay__signal
     if [[ -z $signal ]] && ((rc > 128)); then
         # 128+N: killed by signal N, or the script ran "exit 128+N": bash cannot tell.
