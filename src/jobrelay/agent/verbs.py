@@ -251,11 +251,15 @@ class Agent:
                 yield slot, None, answer.error
                 continue
             info = answer.jobs.get(slot.facts.runner_id)
-            if info is None or info.state == RunnerState.GONE:
-                # Second look: the job may have written its exit between our read
-                # of the file and the runner's answer.
+            if info is None or info.state in (RunnerState.GONE, RunnerState.DONE):
+                # Second look: the job may have written its exit (or a requeued
+                # run its new start and exit) between our read of the file and
+                # the runner's answer. Without it, a job that just ended well
+                # would be judged by the runner alone, and a stale signal exit
+                # taken for the last run's.
                 facts = slot.read()
-                if not facts.finished and not facts.runner_forgot:
+                forgot = info is None or info.state == RunnerState.GONE
+                if forgot and not facts.finished and not facts.runner_forgot:
                     append_lines(slot.status_path(), [(keys.RUNNER_FORGOT, utc_now())])
                     slot.read()
                 gone = {"runner_id": slot.facts.runner_id, "state": RunnerState.GONE.value}

@@ -250,11 +250,12 @@ class SshFreeCaller:
                 slot.runner_id, RunnerState.GONE
             )
             slot.info = info
-            if info.state is RunnerState.GONE:
+            if info.state in (RunnerState.GONE, RunnerState.DONE):
                 gone.append(slot)
         if gone:
-            # Second look: the job may have written its exit between the pull and
-            # the runner's answer. If this pull fails, the first look stands.
+            # Second look: the job may have written its exit (or a requeued run
+            # its new start and exit) between the pull and the runner's answer.
+            # If this pull fails, the first look stands.
             await self._pull_status(host, gone, timeout)
         return None
 
