@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import Infra, require
+from job_dirs import wait_for
 
 from jobrelay.transport.ssh import SshTransport
 
@@ -326,7 +327,8 @@ def test_close_ends_the_master(ssh: list[str]) -> None:
     err, directory = run(go())
     pid = int(re.search(r"pid=(\d+)", err).group(1))  # type: ignore[union-attr]
     assert directory is not None and not directory.exists()
-    assert not _alive(pid)
+    # "-O exit" returns once the master has the request; it exits just after
+    wait_for(lambda: not _alive(pid), f"the master (pid {pid}) to exit")
 
 
 def _alive(pid: int) -> bool:
