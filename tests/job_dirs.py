@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Dict, Mapping, Optional, Sequence, TypeVar
+from typing import Callable, Dict, Iterator, Mapping, Optional, Sequence, TypeVar
 
 from jobrelay.jobscript.assemble import JobSpec, assemble, write_job_files
 from jobrelay.runners.background import session_members
@@ -49,3 +52,16 @@ def live_session(sid: int) -> Dict[int, str]:
 def status_lines(job_dir: Path, key: str) -> list[str]:
     text = (job_dir / "job.status").read_bytes().decode("utf-8", "replace")
     return [line for line in text.splitlines() if line.startswith(key + "=")]
+
+
+@contextmanager
+def user_dir(user: str, name: str) -> Iterator[Path]:
+    """A fresh dir owned by ``user`` under ``/home/USER/NAME/``, removed afterwards."""
+    root = Path(f"/home/{user}/{name}/{uuid.uuid4().hex[:8]}")
+    root.mkdir(parents=True)
+    shutil.chown(root.parent, user, user)
+    shutil.chown(root, user, user)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Callable, Iterator, List
 
 import pytest
 from conftest import Infra, require
+from job_dirs import user_dir
 
 from jobrelay.runners.at import AtRunner
 from jobrelay.runners.base import KillTarget, RunnerOptions, RunnerState, SubmitRequest
@@ -30,12 +30,8 @@ def at_runner(infra: Infra) -> AtRunner:
 
 @pytest.fixture()
 def jobs_root() -> Iterator[Path]:
-    root = Path(f"/home/{USER}/rj-at-tests/{uuid.uuid4().hex[:8]}")
-    root.mkdir(parents=True)
-    shutil.chown(root.parent, USER, USER)
-    shutil.chown(root, USER, USER)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    with user_dir(USER, "rj-at-tests") as root:
+        yield root
 
 
 def make_job(root: Path, name: str, body: str) -> SubmitRequest:

@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
 from conftest import Infra, require
-from job_dirs import wait_for
+from job_dirs import user_dir, wait_for
 
 from jobrelay.agent.build import build_zipapp
 from jobrelay.runners.base import RunnerState
@@ -32,12 +31,8 @@ USER = "rjhost1"
 @pytest.fixture()
 def root(infra: Infra) -> Iterator[Path]:
     require(infra, "slurm")
-    path = Path(f"/home/{USER}/rj-second-look/{uuid.uuid4().hex[:8]}")
-    path.mkdir(parents=True)
-    shutil.chown(path.parent, USER, USER)
-    shutil.chown(path, USER, USER)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with user_dir(USER, "rj-second-look") as path:
+        yield path
 
 
 def agent(infra: Infra, root: Path, verb: str, jobs: List[Dict[str, Any]], **options: Any) -> Any:

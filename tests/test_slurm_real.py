@@ -12,12 +12,12 @@ import re
 import shutil
 import subprocess
 import time
-import uuid
 from pathlib import Path
 from typing import Iterator, List, Sequence, Tuple
 
 import pytest
 from conftest import ROOT, Infra, require, require_that
+from job_dirs import user_dir
 
 from jobrelay.runners.base import (
     Directives,
@@ -50,12 +50,8 @@ def runner(conf: str, **kw: object) -> SlurmRunner:
 
 @pytest.fixture()
 def jobs_root() -> Iterator[Path]:
-    root = Path(f"/home/{USER}/rj-runner-tests/{uuid.uuid4().hex[:8]}")
-    root.mkdir(parents=True)
-    shutil.chown(root.parent, USER, USER)
-    shutil.chown(root, USER, USER)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    with user_dir(USER, "rj-runner-tests") as root:
+        yield root
 
 
 def make_job(root: Path, name: str, body: str, header: Sequence[str] = ()) -> SubmitRequest:
