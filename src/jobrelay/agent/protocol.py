@@ -35,6 +35,11 @@ class JobRequest:
     # poll/kill: the id the controller's ledger holds. The agent ignores it (it
     # reads job.status); the SSH-free controller, which cannot write there, uses it.
     runner_id: str = ""
+    # poll: the status file's stamp from the controller's last read of it (a
+    # reply's "stamp"), sent with runner and runner_id as that read found them.
+    # While the file keeps that stamp the agent does not read it again and
+    # answers "unchanged" with the runner's view only.
+    seen: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ class Request:
         jobs = []
         for job in self.jobs:  # by hand: asdict() copies every script recursively
             item: Dict[str, Any] = {"job": job.job, "dir": job.dir}
-            for name in ("runner", "name", "script", "runner_id"):
+            for name in ("runner", "name", "script", "runner_id", "seen"):
                 if getattr(job, name):
                     item[name] = getattr(job, name)
             if job.directives:
@@ -107,6 +112,7 @@ def parse_request(text: str) -> Request:
                 directives=directives,
                 env=env,
                 runner_id=str(item.get("runner_id") or ""),
+                seen=str(item.get("seen") or ""),
             )
         )
     options = data.get("runner_options") or {}
@@ -130,6 +136,8 @@ class JobReply:
     resubmit_refused: bool = False  # submit: job.status already had a runner id
     in_progress: bool = False  # poll: another agent holds the job's submit lock right now
     kill_detail: Optional[str] = None  # kill: what happened
+    stamp: Optional[str] = None  # poll: the status file's stamp when it was read
+    unchanged: bool = False  # poll: the file still has the request's "seen" stamp; no status
     v: int = PROTOCOL_VERSION
 
     def to_json(self) -> str:
@@ -155,6 +163,8 @@ _REPLY_FIELDS = (
     "resubmit_refused",
     "in_progress",
     "kill_detail",
+    "stamp",
+    "unchanged",
     "v",
 )
 

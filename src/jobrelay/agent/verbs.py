@@ -48,13 +48,45 @@ class Slot:
     error: Optional[str] = None
     facts: Optional[StatusFacts] = None
     reply: Optional[JobReply] = None
+    stamp: str = ""  # the status file's stamp, taken just before the last read
+    unchanged: bool = False  # poll: facts come from the request, the file was not read
 
     def status_path(self) -> str:
         return os.path.join(self.path, keys.STATUS_FILE)
 
     def read(self) -> StatusFacts:
+        # Stamp first: a line appended between the two makes the stamp older
+        # than what was read, so the next poll reads again (never the reverse).
+        self.stamp = file_stamp(self.status_path())
         self.facts = read_status_file(self.status_path())
+        self.unchanged = False
         return self.facts
+
+    def read_unless_seen(self) -> StatusFacts:
+        """Poll: the facts the controller already holds while the file keeps its stamp."""
+        req = self.req
+        if req.seen and req.runner and req.runner_id:
+            stamp = file_stamp(self.status_path())
+            if stamp == req.seen:
+                self.stamp = stamp
+                self.unchanged = True
+                self.facts = StatusFacts(
+                    exists=True, runner_name=req.runner, runner_id=req.runner_id
+                )
+                return self.facts
+        return self.read()
+
+
+def file_stamp(path: str) -> str:
+    """Identity of a status file's content: inode, size, modification time ("" if none).
+
+    The file is only ever appended to, so an equal stamp means equal content.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
 class Agent:
@@ -207,7 +239,7 @@ class Agent:
         for slot in slots:
             if slot.error:
                 continue
-            facts = slot.read()
+            facts = slot.read_unless_seen()
             if facts.finished and not self.may_requeue(facts):
                 continue
             if not facts.runner_id or not facts.runner_name:
@@ -227,11 +259,13 @@ class Agent:
                 job=slot.req.job,
                 dir=slot.req.dir,
                 verb="poll",
-                status=facts_dict(facts),
+                status=None if slot.unchanged else facts_dict(facts),
                 runner=info,
                 runner_error=err,
                 runner_id=facts.runner_id,
                 in_progress=not facts.runner_id and submit_in_progress(slot.path),
+                stamp=slot.stamp or None,
+                unchanged=slot.unchanged,
             )
 
     def ask_runner(

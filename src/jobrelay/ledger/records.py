@@ -155,11 +155,13 @@ class JobUpdate:
 
 @dataclass(frozen=True)
 class ApplyReport:
-    """What ``Ledger.apply`` did: ids changed, ids left alone as stale."""
+    """What ``Ledger.apply`` did: ids changed, ids left alone as stale, and the
+    jobs as the ledger held them when the transaction ended."""
 
     changed: Tuple[int, ...] = ()
     stale: Tuple[int, ...] = ()
     unchanged: Tuple[int, ...] = ()
+    jobs: Mapping[int, JobRecord] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,12 @@ def to_json(value: Mapping[str, Any]) -> str:
     return json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def _frozen_json(text: str) -> Mapping[str, Any]:
+    if text == "{}":  # most jobs: no directives, no env
+        return _EMPTY
     value = json.loads(text)
     return MappingProxyType(value if isinstance(value, dict) else {})
 

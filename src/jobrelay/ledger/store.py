@@ -173,8 +173,11 @@ class Ledger:
         unchanged: List[int] = []
         with self._write() as db:
             stamp = now()
+            current = self._get_many(db, [u.job_id for u in updates])
             for update in updates:
-                job = self._get(db, update.job_id)
+                job = current.get(update.job_id)
+                if job is None:
+                    raise JobNotFound(f"no job with id {update.job_id}")
                 if update.expect_state is not None and job.state is not update.expect_state:
                     stale.append(job.id)
                     continue
@@ -182,7 +185,8 @@ class Ledger:
                     changed.append(job.id)
                 else:
                     unchanged.append(job.id)
-        return ApplyReport(tuple(changed), tuple(stale), tuple(unchanged))
+            current.update(self._get_many(db, changed))
+        return ApplyReport(tuple(changed), tuple(stale), tuple(unchanged), current)
 
     def mark_kill_requested(self, job_ids: Iterable[int], detail: str = "") -> List[JobRecord]:
         """Remember that a kill was asked for (a later exit by signal is then ``killed``)."""
@@ -278,12 +282,29 @@ class Ledger:
         return resolve_job(self, arg, run)
 
     @staticmethod
+    def _get_many(db: sqlite3.Connection, job_ids: Sequence[int]) -> Dict[int, JobRecord]:
+        """Jobs by id in few queries (a poll batch is a thousand jobs)."""
+        found: Dict[int, JobRecord] = {}
+        unique = sorted(set(job_ids))
+        for i in range(0, len(unique), _IDS_PER_QUERY):
+            part = unique[i : i + _IDS_PER_QUERY]
+            marks = ", ".join("?" * len(part))
+            sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({marks})"  # noqa: S608
+            for row in db.execute(sql, part):
+                job = job_from_row(row)
+                found[job.id] = job
+        return found
+
+    @staticmethod
     def _get(db: sqlite3.Connection, job_id: int) -> JobRecord:
         sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"  # noqa: S608
         row = db.execute(sql, (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no job with id {job_id}")
         return job_from_row(row)
+
+
+_IDS_PER_QUERY = 500  # under SQLite's oldest limit of 999 bound values
 
 
 def _split_ref(ref: str) -> Tuple[str, int]:

@@ -26,6 +26,7 @@ from .agentcall import AgentCaller, AgentReply, HostCaller
 from .decision_update import update_for
 from .reconcile import PrevJob, RunnerView, reconcile
 from .replies import facts_from_reply, runner_view
+from .seen import SeenFiles
 from .sshfree import SshFreeCaller, SshFreeError
 
 Progress = Callable[[int], None]  # called with how many jobs just got an answer
@@ -58,6 +59,7 @@ class Controller:
         self._transports: dict[str, Transport] = {}
         self._callers: dict[str, HostCaller] = {}
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
+        self.seen = SeenFiles()
 
     # -- plumbing ---------------------------------------------------------
     def platform(self, name: str) -> Platform:
@@ -237,8 +239,11 @@ class Controller:
             platform = self.platform(platform_name)
             for batch in _chunks(members, platform.max_poll_batch):
                 calls.append(self._visit(platform, where, verb, batch, progress))
-        await asyncio.gather(*calls)
-        return self._reread(jobs)
+        fresh: dict[int, JobRecord] = {}
+        for visited in await asyncio.gather(*calls):
+            fresh.update(visited)
+        # Jobs not visited were final (and final states are never left): as given.
+        return [fresh.get(job.id, job) for job in jobs]
 
     async def _visit(
         self,
@@ -247,12 +252,17 @@ class Controller:
         verb: str,
         batch: list[JobRecord],
         progress: Progress | None,
-    ) -> None:
+    ) -> dict[int, JobRecord]:
+        """One agent call for ``batch``; the batch's jobs as the ledger now holds them."""
         bound = where.startswith("host:")
         hosts = [where[5:]] if bound else self.picker(platform).candidates()
-        requests = [
-            JobRequest(job=job.ref, dir=job.job_dir, runner_id=job.runner_id or "") for job in batch
-        ]
+        if verb == "poll":
+            requests = [self.seen.poll_request(job) for job in batch]
+        else:
+            requests = [
+                JobRequest(job=job.ref, dir=job.job_dir, runner_id=job.runner_id or "")
+                for job in batch
+            ]
         reply = await self._call(platform, hosts, verb, requests)
         stamp = utc_now()
         updates = []
@@ -261,7 +271,10 @@ class Controller:
             if line is None and not reply.unreachable:
                 updates.append(_call_error(job, reply.error or "no reply for this job"))
                 continue
-            facts = facts_from_reply(line) if line is not None else None
+            facts, facts_error = self.seen.facts(job.id, line) if line is not None else (None, None)
+            if facts_error is not None:
+                updates.append(_call_error(job, facts_error))
+                continue
             if line is not None and line.get("error") and facts is None:
                 updates.append(_call_error(job, str(line["error"])))
                 continue
@@ -295,10 +308,11 @@ class Controller:
             if line is not None and line.get("error") and verb == "kill":
                 update = _with_error(update, f"kill: {line['error']}")
             updates.append(update)
-        if updates:
-            self.ledger.apply(updates)
+        fresh = self.ledger.apply(updates).jobs if updates else {}
+        self.seen.forget([i for i, job in fresh.items() if job.state.is_final])
         if progress:
             progress(len(batch))
+        return dict(fresh)
 
 
 def make_caller(platform: Platform, transport: Transport, home: Path) -> HostCaller:

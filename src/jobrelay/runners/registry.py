@@ -28,7 +28,13 @@ class RunnerLoadError(Exception):
     """A runner name that is neither built in nor a loadable plugin."""
 
 
+_found: Dict[str, Type[Runner]] = {}  # the controller asks per job, a thousand at a time
+
+
 def runner_class(name: str) -> Type[Runner]:
+    known = _found.get(name)
+    if known is not None:
+        return known
     target = BUILTIN.get(name)
     if target is not None:
         module_name, _, attr = target.partition(":")
@@ -37,6 +43,7 @@ def runner_class(name: str) -> Type[Runner]:
         cls = _plugin(name)
     if not (isinstance(cls, type) and issubclass(cls, Runner)):
         raise RunnerLoadError(f"runner {name!r}: {cls!r} is not a jobrelay Runner subclass")
+    _found[name] = cls
     return cls
 
 

@@ -1,0 +1,191 @@
+"""A poll skips status files that have not changed since the controller read them.
+
+Real background jobs, the real agent (a subprocess, as the local transport
+runs it) and the real controller. A recorder sits between the controller and
+its caller only to keep what went each way; it changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from job_dirs import live_session, wait_for
+
+from jobrelay.agent.build import build_zipapp
+from jobrelay.agent.protocol import JobRequest
+from jobrelay.ledger.records import EventKind, JobRecord
+from jobrelay.ledger.store import Ledger
+from jobrelay.manager.agentcall import AgentReply, HostCaller
+from jobrelay.manager.controller import Controller, SubmitItem
+from jobrelay.manager.seen import UNCHANGED_WITHOUT_READ, SeenFiles
+from jobrelay.platforms.config import parse_platform
+from jobrelay.runners.background import read_proc_stat
+from jobrelay.states import JobState
+
+
+class Recorder:
+    """Pass-through around the real caller: keeps each call's requests and replies."""
+
+    def __init__(self, inner: HostCaller) -> None:
+        self.inner = inner
+        self.installs = 0
+        self.calls: list[tuple[str, list[JobRequest], AgentReply]] = []
+
+    async def call(
+        self, host: str, verb: str, jobs: list[JobRequest], timeout: float
+    ) -> AgentReply:
+        reply = await self.inner.call(host, verb, jobs, timeout)
+        self.calls.append((verb, list(jobs), reply))
+        return reply
+
+    def last(self) -> tuple[JobRequest, dict[str, Any]]:
+        verb, jobs, reply = self.calls[-1]
+        assert verb == "poll" and len(jobs) == 1
+        return jobs[0], reply.replies[jobs[0].job]
+
+
+def controller(tmp_path: Path, ledger: Ledger) -> tuple[Controller, Recorder]:
+    table = {"hosts": ["localhost"], "transport": "local", "run_root": str(tmp_path / "run")}
+    platform = parse_platform("loc", table, "test")
+    ctl = Controller(tmp_path / "home", {"loc": platform}, ledger)
+    recorder = Recorder(ctl.caller(platform))
+    ctl._callers["loc"] = recorder  # the seam the controller itself uses for SSH-free
+    return ctl, recorder
+
+
+def poll(ctl: Controller, job: JobRecord) -> JobRecord:
+    return asyncio.run(ctl.poll([job]))[0]
+
+
+def poll_until(ctl: Controller, job: JobRecord, state: JobState) -> JobRecord:
+    def check() -> JobRecord | None:
+        fresh = poll(ctl, job)
+        return fresh if fresh.state is state else None
+
+    return wait_for(check, f"job {job.ref} to be {state.value}")
+
+
+def test_unchanged_file_is_not_sent_again_and_every_change_is(tmp_path: Path) -> None:
+    flag1, flag2 = tmp_path / "go1", tmp_path / "go2"
+    script = tmp_path / "steps.sh"
+    script.write_text(
+        f"while [ ! -e {flag1} ]; do sleep 0.05; done\n"
+        "jobrelay_message INFO 'step one'\n"
+        f"while [ ! -e {flag2} ]; do sleep 0.05; done\n"
+        "exit 0\n"
+    )
+    with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
+        ctl, rec = controller(tmp_path, ledger)
+        (job,) = asyncio.run(ctl.submit([SubmitItem(script, "steps")], "loc", "r"))
+        job = poll_until(ctl, job, JobState.RUNNING)
+        _, first = rec.last()
+        assert "status" in first and first.get("stamp")
+
+        # Nothing happened: the controller sends the stamp back, the agent skips the file.
+        job = poll(ctl, job)
+        req, line = rec.last()
+        assert req.seen == first["stamp"] and req.runner == "background"
+        assert line.get("unchanged") is True and "status" not in line
+        assert line["runner"]["state"] == "running"
+        assert job.state is JobState.RUNNING
+
+        # The job appends a message: the next poll reads the file again and records it.
+        flag1.touch()
+        wait_for(
+            lambda: b"step one" in (tmp_path / "run" / job.job_dir / "job.status").read_bytes(),
+            "the message",
+        )
+        job = poll(ctl, job)
+        _, line = rec.last()
+        assert "unchanged" not in line and line["status"]["messages"][-1]["text"] == "step one"
+        assert line["stamp"] != first["stamp"]
+        details = [e.detail for e in ledger.events(job.id, [EventKind.MESSAGE])]
+        assert details == ["step one"]
+
+        # And the exit is never hidden behind an old stamp.
+        flag2.touch()
+        job = poll_until(ctl, job, JobState.SUCCEEDED)
+        assert job.exit_code == 0
+        assert len(ctl.seen) == 0  # final jobs are forgotten
+        asyncio.run(ctl.close())
+
+
+def test_a_runner_that_forgot_the_job_makes_the_agent_read_the_file(tmp_path: Path) -> None:
+    script = tmp_path / "sleep.sh"
+    script.write_text("sleep 600\n")
+    with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
+        ctl, rec = controller(tmp_path, ledger)
+        (job,) = asyncio.run(ctl.submit([SubmitItem(script, "sleeper")], "loc", "r"))
+        job = poll_until(ctl, job, JobState.RUNNING)
+        job = poll(ctl, job)
+        assert rec.last()[1].get("unchanged") is True
+        # Behind jobrelay's back: the whole session dies at once, nothing is recorded.
+        sid = int(str(job.runner_id).split(":")[0])
+        for pid in live_session(sid):
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not live_session(sid), "the kill")
+        job = poll(ctl, job)
+        req, line = rec.last()
+        assert req.seen  # the controller still had the old stamp ...
+        assert "unchanged" not in line  # ... but the agent read the file again
+        assert line["runner"]["state"] == "gone" and line["status"]["runner_forgot"]
+        job = poll(ctl, job)
+        assert job.state is JobState.LOST
+        asyncio.run(ctl.close())
+
+
+def test_agent_reads_the_file_when_the_stamp_differs_or_is_garbage(tmp_path: Path) -> None:
+    """The agent alone, as the controller runs it: a wrong stamp is a full read."""
+    import subprocess
+
+    job_dir = tmp_path / "run" / "r" / "jobs" / "1-x"
+    job_dir.mkdir(parents=True)
+    status = job_dir / "job.status"
+    me = read_proc_stat(os.getpid())  # a job the background runner sees running: this test
+    assert me is not None
+    runner_id = f"{os.getpid()}:{me.starttime}"
+    status.write_text(f"JOB_RUNNER_NAME=background\nJOB_RUNNER_ID={runner_id}\n")
+    st = os.stat(status)
+    right = f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    agent = build_zipapp(tmp_path / "agent")
+    jobs = [
+        {
+            "job": f"r/{i}",
+            "dir": "r/jobs/1-x",
+            "runner": "background",
+            "runner_id": runner_id,
+            "seen": s,
+        }
+        for i, s in enumerate([right, "0:0:0", "'; rm -rf / $(id)\n", ""])
+    ]
+    request = {"v": 1, "verb": "poll", "run_root": str(tmp_path / "run"), "jobs": jobs}
+    out = subprocess.run(
+        [sys.executable, "-S", str(agent)], input=json.dumps(request).encode(), capture_output=True
+    )
+    lines = [json.loads(x) for x in out.stdout.decode().splitlines()]
+    by_job = {line["job"]: line for line in lines if "job" in line}
+    assert by_job["r/0"].get("unchanged") is True and "status" not in by_job["r/0"]
+    assert by_job["r/0"]["runner"]["state"] == "running"
+    for ref in ("r/1", "r/2", "r/3"):
+        assert "unchanged" not in by_job[ref], ref
+        assert by_job[ref]["status"]["runner_id"] == runner_id and by_job[ref]["stamp"] == right
+    assert lines[-1]["end"] is True and lines[-1]["count"] == 4
+
+
+def test_unchanged_without_an_earlier_read_is_an_error_not_a_guess() -> None:
+    seen = SeenFiles()
+    line = {"job": "r/1", "unchanged": True, "stamp": "1:2:3", "runner": {"state": "running"}}
+    facts, error = seen.facts(1, line)
+    assert facts is None and error == UNCHANGED_WITHOUT_READ
+    full = {"job": "r/1", "stamp": "1:2:3", "status": {"exists": True, "runner_id": "7:7"}}
+    facts, error = seen.facts(1, full)
+    assert error is None and facts is not None and facts.runner_id == "7:7"
+    # a stamp that is not the one kept is refused as well
+    facts, error = seen.facts(1, dict(line, stamp="9:9:9"))
+    assert facts is None and error == UNCHANGED_WITHOUT_READ
