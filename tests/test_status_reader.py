@@ -99,6 +99,27 @@ def test_garbage_unknown_keys_bad_ints_and_bad_bytes_are_reported_not_fatal() ->
     assert len(facts.problems) == 10  # the blank line 10 is not a problem
 
 
+def test_known_keys_take_the_same_checks_in_a_clean_file() -> None:
+    """The reader's quick path for plain text keys (a clean UTF-8 file) must not
+    skip what the careful path checks."""
+    data = (
+        b"JOB_HOST\n"  # a known key with no "=": not a line
+        b"JOB_RUNNER_ID=12;c\n"
+        b"JOB_HOST=first\\nsecond\n"  # escaped newline in a value
+        b"JOB_EXIT_SIGNAL=a\\qb\n"  # stray backslash
+        b"JOB_HOST =spaced\n"  # not a key
+        b"JOB_EXIT_TIME=caf\xc3\xa9\n"  # UTF-8, not damage
+    )
+    facts = parse_status(data)
+    assert facts.host == "first\nsecond" and facts.runner_id == "12;c"
+    assert facts.exit_signal == "a\\qb" and facts.exit_time == "caf\u00e9"
+    text = "\n".join(facts.problems)
+    assert "line 1: not KEY=VALUE" in text
+    assert "line 4: stray backslash" in text
+    assert "line 5: not KEY=VALUE" in text
+    assert len(facts.problems) == 3
+
+
 def test_cut_last_line_accepted_only_when_it_parses() -> None:
     facts = parse_status(b"JOB_PID=5\nJOB_EXIT=succeeded")
     assert facts.exit == "succeeded"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from . import keys
 from .facts import Message, StatusFacts
@@ -107,31 +107,51 @@ def parse_status(data: bytes) -> StatusFacts:
 
 
 def _parse_lines(data: bytes, state: _State, *, label: str, last_may_be_cut: bool) -> None:
-    lines = data.split(b"\n")
-    # After the final newline split() leaves b""; anything else there is a cut line.
+    bad: Set[int] = set()  # numbers of the lines that are not UTF-8
+    try:
+        lines = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        lines = []
+        for number, raw in enumerate(data.split(b"\n"), start=1):
+            try:
+                lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                lines.append(raw.decode("utf-8", errors="replace"))
+                bad.add(number)
+    # After the final newline split() leaves ""; anything else there is a cut line.
     tail = lines.pop()
-    for number, raw in enumerate(lines, start=1):
-        _parse_line(raw, state, f"{label} {number}")
+    values = state.values
+    for number, line in enumerate(lines, start=1):
+        # The common line, first and cheap: a known text key with a plain value.
+        key, sep, value = line.partition("=")
+        name = _TEXT_KEYS.get(key)
+        if name is not None and sep and "\\" not in value and number not in bad:
+            if key == keys.START_TIME:
+                _start_after_exit(state)
+            values[name] = value
+            continue
+        _parse_line(line, state, label, number, number in bad)
     if tail and last_may_be_cut:
-        where = f"{label} {len(lines) + 1}"
-        if _parse_line(tail, state, where, dry_run=True):
-            _parse_line(tail, state, where)
-            state.problems.add(f"{where}: last line has no newline (accepted, it parses)")
+        number = len(lines) + 1
+        if _parse_line(tail, state, label, number, number in bad, dry_run=True):
+            _parse_line(tail, state, label, number, number in bad)
+            state.problems.add(f"{label} {number}: last line has no newline (accepted, it parses)")
         else:
-            state.problems.add(f"{where}: last line has no newline and does not parse (ignored)")
+            state.problems.add(
+                f"{label} {number}: last line has no newline and does not parse (ignored)"
+            )
 
 
-def _parse_line(raw: bytes, state: _State, where: str, dry_run: bool = False) -> bool:
+def _parse_line(
+    line: str, state: _State, label: str, number: int, bad_utf8: bool, dry_run: bool = False
+) -> bool:
     """Apply one line to ``state``; return whether it was a valid line."""
     problems = state.problems
-    if not raw.strip():
+    where = f"{label} {number}"
+    if not line.strip():
         return not dry_run  # blank lines are harmless; a blank cut last line is not a line
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        line = raw.decode("utf-8", errors="replace")
-        if not dry_run:
-            problems.add(f"{where}: not UTF-8 (decoded with replacement characters)")
+    if bad_utf8 and not dry_run:
+        problems.add(f"{where}: not UTF-8 (decoded with replacement characters)")
     key, sep, escaped = line.partition("=")
     if not sep or not KEY_PATTERN.match(key):
         if not dry_run:
@@ -150,15 +170,15 @@ def _parse_line(raw: bytes, state: _State, where: str, dry_run: bool = False) ->
             state.messages.append(message)
         return True
     if key in _INT_KEYS:
-        number = _parse_int(value)
-        if number is None:
+        integer = _parse_int(value)
+        if integer is None:
             if not dry_run:
                 problems.add(f"{where}: {key} is not an integer: {value[:40]!r}")
             return False
         if not dry_run:
             if key == keys.PID:
                 _start_after_exit(state)
-            state.values[_INT_KEYS[key]] = number
+            state.values[_INT_KEYS[key]] = integer
         return True
     if key in _CHOICE_KEYS:
         field_name, choices = _CHOICE_KEYS[key]
