@@ -142,6 +142,10 @@ CASES: List[Case] = [
     Case("agent-symlink-out", "python3 -S {root}/.jobrelay/agent-9.9.9.pyz", "resolves outside"),
     Case("agent-extra-args", "python3 -S {agent} --confine /", "no arguments"),
     Case("agent-extra-arg-injection", "python3 -S {agent} -c x", "no arguments"),
+    Case("agent-serve-then-more", "python3 -S {agent} --serve -c x", "no arguments"),
+    Case("agent-more-then-serve", "python3 -S {agent} --confine / --serve", "no arguments"),
+    Case("agent-serve-twice", "python3 -S {agent} --serve --serve", "no arguments"),
+    Case("agent-serve-glued", "python3 -S {agent} --serve=1", "no arguments"),
     Case("agent-wrong-name", "python3 -S {root}/.jobrelay/evil.py", "agent-<version>.pyz"),
     Case("agent-wrong-dir", "python3 -S {root}/jobs/" + AGENT_NAME, "agent-<version>.pyz"),
     Case("agent-relative", "python3 -S .jobrelay/" + AGENT_NAME, "must be absolute"),
@@ -217,5 +221,15 @@ def test_canaries_fire_when_allowed(box: Sandbox) -> None:
         str(box.agent.resolve()),
         "--confine",
         str(box.root.resolve()),
+    ]
+    # a session: the one word the gate lets through after the agent path
+    served = run_gate(box, f"python3 -S {box.agent} --serve", ["--allow-agent"])
+    assert served.returncode == 0, served.stderr
+    assert box.python_marker.read_text().splitlines() == [
+        "-S",
+        str(box.agent.resolve()),
+        "--confine",
+        str(box.root.resolve()),
+        "--serve",
     ]
     assert "allowed rsync" in box.log.read_text()

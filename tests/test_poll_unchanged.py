@@ -44,6 +44,9 @@ class Recorder:
         self.calls.append((verb, list(jobs), reply))
         return reply
 
+    async def close(self) -> None:
+        await self.inner.close()
+
     def last(self) -> tuple[JobRequest, dict[str, Any]]:
         verb, jobs, reply = self.calls[-1]
         assert verb == "poll" and len(jobs) == 1

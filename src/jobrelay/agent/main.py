@@ -1,7 +1,10 @@
 """Entry point of the host agent: one JSON request on stdin, JSON lines out.
 
 Started once per batch by the controller (over SSH or locally), so its start
-is a hot path: the standard library only, imported lazily.
+is a hot path: the standard library only, imported lazily. With ``--serve``
+it answers one request per input line, each up to its closing line, and so
+a long-running controller pays the start (ssh session, interpreter, imports)
+once per host instead of once per poll (docs/protocol.md, "Sessions").
 
 Host-side: standard library only, Python 3.8+.
 """
@@ -16,20 +19,40 @@ from typing import List, Optional
 from .. import __version__
 from .protocol import EndLine, JobReply, ProtocolError, parse_request
 
-USAGE = "usage: agent [--confine RUN_ROOT] < request.json"
+USAGE = "usage: agent [--confine RUN_ROOT] [--serve] < request.json"
+#: a serving agent with no request for this long exits (its controller is gone or idle)
+SERVE_IDLE_SECONDS = 900.0
 
 
 class Output:
-    """Reply lines to stdout; a vanished reader must not stop the work."""
+    """Reply lines to stdout; a vanished reader must not stop the work.
+
+    Poll replies go out in large pieces (a thousand small writes through an
+    ssh channel cost more than the poll itself); submit and kill replies go
+    out line by line, so that what was done before a hang or a cut still
+    reaches the controller.
+    """
+
+    FLUSH_BYTES = 256 * 1024
 
     def __init__(self) -> None:
         self.broken = False
+        self.streaming = True
+        self._parts: List[str] = []
+        self._size = 0
 
     def line(self, text: str) -> None:
+        self._parts.append(text + "\n")
+        self._size += len(text) + 1
+        if self.streaming or self._size >= self.FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        parts, self._parts, self._size = self._parts, [], 0
         if self.broken:
             return
         try:
-            sys.stdout.write(text + "\n")
+            sys.stdout.write("".join(parts))
             sys.stdout.flush()
         except (BrokenPipeError, OSError):
             # The controller went away (killed, ssh dropped). Keep going: the
@@ -40,25 +63,45 @@ class Output:
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     confine: Optional[str] = None
-    if args[:1] == ["--confine"] and len(args) == 2:
+    if args[:1] == ["--confine"] and len(args) >= 2:
         confine = args[1]
-    elif args == ["--version"]:
+        args = args[2:]
+    if args == ["--version"] and confine is None:
         print(__version__)
         return 0
-    elif args:
+    serve = args == ["--serve"]
+    if args and not serve:
         print(USAGE, file=sys.stderr)
         return 2
     # An ssh connection that drops must not kill a half-done submit.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    out = Output()
+    if not serve:
+        return answer(sys.stdin.read(), confine, out)
+    # Serving: one request per line, each answered up to its closing line,
+    # until stdin ends, the reader goes away, or nothing comes for a while.
+    lines = _RequestLines(0)
+    while not out.broken:
+        text = lines.next(SERVE_IDLE_SECONDS)
+        if text is None:
+            return 0
+        code = answer(text, confine, out)
+        if code:
+            return code  # a bad request: the controller sees the session end
+    return 0
+
+
+def answer(text: str, confine: Optional[str], out: Output) -> int:
+    """Answer one request: a line per job, then the closing line."""
     try:
-        request = parse_request(sys.stdin.read())
+        request = parse_request(text)
     except ProtocolError as exc:
         print(f"jobrelay agent: bad request: {exc}", file=sys.stderr)
         return 2
     from .jobdirs import expand_root
     from .verbs import Agent
 
-    out = Output()
+    out.streaming = request.verb != "poll"
     root = expand_root(request.run_root)
     if confine is not None and root != expand_root(confine):
         for job in request.jobs:
@@ -73,4 +116,28 @@ def main(argv: Optional[List[str]] = None) -> int:
         for reply in Agent(request, root).run():
             out.line(reply.to_json())
     out.line(EndLine(__version__, len(request.jobs), os.uname().nodename).to_json())
+    out.flush()
     return 0
+
+
+class _RequestLines:
+    """Lines read straight from a file descriptor, so that waiting for the next
+    one can time out (a buffered text stream may hold data select cannot see)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pending = b""
+
+    def next(self, idle: float) -> Optional[str]:
+        import select
+
+        while b"\n" not in self.pending:
+            ready, _, _ = select.select([self.fd], [], [], idle)
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                return None  # end of input: a last line without newline is no request
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode("utf-8", "surrogateescape")

@@ -3,7 +3,8 @@
 The controller runs the agent it installed at
 ``<run root>/.jobrelay/agent-<version>.pyz``. The gate accepts exactly that
 (the path as given relative to the home directory with ``~/``, or absolute),
-with no further arguments, and execs its own interpreter on it with
+with no further arguments but an optional ``--serve`` (a session answering
+several requests), and execs its own interpreter on it with
 ``--confine <run root>`` so the agent refuses job dirs outside the root.
 """
 
@@ -42,8 +43,9 @@ def validate_agent(words: List[str], root: str, python: str) -> Allowed:
     given = args[0]
     if given.startswith("-"):
         raise Refused(f"python3 option {given!r} is not allowed")
-    if len(args) > 1:
-        raise Refused("the agent takes no arguments on its command line")
+    serve = args[1:] == ["--serve"]
+    if len(args) > 1 and not serve:
+        raise Refused("the agent takes no arguments on its command line but --serve")
     path = _expand(given)
     if not os.path.isabs(path):
         raise Refused(f"agent path {given!r} must be absolute or start with ~/")
@@ -60,5 +62,5 @@ def validate_agent(words: List[str], root: str, python: str) -> Allowed:
     if not stat.S_ISREG(st.st_mode):
         raise Refused(f"agent {given!r} is not a regular file")
     real_root = os.path.realpath(root)
-    argv = (python, "-S", found.path, "--confine", real_root)
+    argv = (python, "-S", found.path, "--confine", real_root, *(["--serve"] if serve else []))
     return Allowed("agent", python, argv, real_root)

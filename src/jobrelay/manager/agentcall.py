@@ -1,7 +1,9 @@
 """One agent call per batch: build the request, run it, read the reply lines.
 
 Also installs the agent on an install target the first time a call finds it
-missing (once per install target: hosts sharing a filesystem share it).
+missing (once per install target: hosts sharing a filesystem share it). From
+the second poll or kill to a host on, the call goes to an agent session kept
+running there (``agentsession.py``) instead of a new agent process.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from ..agent.protocol import (
 )
 from ..platforms.model import Platform, TransportKind
 from ..transport.base import Transport
+from .agentsession import AgentSession
 from .install import AGENT_DIR, Installer, runs_of
 
 MISSING_AGENT_MARKERS = ("can't open file", "No such file or directory")
+SESSION_VERBS = ("poll", "kill")  # safe to repeat one-shot if a session dies mid-answer
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class HostCaller(Protocol):
         self, host: str, verb: str, jobs: list[JobRequest], timeout: float
     ) -> AgentReply: ...
 
+    async def close(self) -> None: ...
+
 
 class AgentCaller:
     """Runs the agent for one platform through its transport."""
@@ -63,6 +69,8 @@ class AgentCaller:
         self._agent: Path | None = None
         self.installs = 0  # how many times this caller installed the agent (tests, logs)
         self.installer = Installer(platform, transport, home, lambda: self.agent_file)
+        self.sessions: dict[str, AgentSession] = {}  # host -> its serving agent
+        self._answered: set[str] = set()  # hosts where a one-shot poll or kill was answered
 
     @property
     def agent_file(self) -> Path:
@@ -97,6 +105,10 @@ class AgentCaller:
                     host, unreachable=failed.unreachable, error=failed.error, not_started=True
                 )
             self.installs += done
+        if verb in SESSION_VERBS and not runs:
+            served = await self._by_session(host, payload, timeout)
+            if served is not None:
+                return served
         outcome = await self.transport.run(host, self.agent_argv(), stdin=payload, timeout=timeout)
         if (
             remote
@@ -131,7 +143,58 @@ class AgentCaller:
                 complete=False,
                 error=f"agent on {host} {why}: {err or reply.error or 'no closing line'}",
             )
+        if verb in SESSION_VERBS:
+            self._answered.add(host)
         return reply
+
+    async def _by_session(self, host: str, payload: bytes, timeout: float) -> AgentReply | None:
+        """The reply through ``host``'s session; None: make a one-shot call instead."""
+        if host not in self._answered:
+            return None  # a first call is one-shot: it proves the install and the master
+        session = self.sessions.get(host)
+        if session is not None and not session.usable:
+            await self._end_session(host)
+            session = None
+        if session is None:
+            proc = await self.transport.spawn(host, [*self.agent_argv(), "--serve"])
+            if proc is None:
+                return None
+            session = self.sessions[host] = AgentSession(proc)
+        if session.busy:
+            return None  # another batch to this host is in it: this one goes one-shot
+        session.busy = True
+        try:
+            answer = await session.ask(payload, timeout)
+        finally:
+            session.busy = False
+        if answer.timed_out:
+            await self._end_session(host)
+            return AgentReply(
+                host,
+                parse_lines(host, answer.stdout).replies,
+                unreachable=not answer.stdout,  # as a one-shot call timing out in silence
+                error=f"agent session on {host} timed out after {timeout:g} s: {answer.stderr}",
+            )
+        if not answer.complete:
+            # It died (ssh dropped, agent replaced, host rebooted): poll and kill
+            # are safe to repeat, and the one-shot path knows how to recover.
+            await self._end_session(host)
+            return None
+        reply = parse_lines(host, answer.stdout)
+        if reply.agent_version != __version__:
+            await self._end_session(host)
+            self.installer.record.forget(self.installer.key)
+        return reply
+
+    async def _end_session(self, host: str) -> None:
+        session = self.sessions.pop(host, None)
+        if session is not None:
+            await session.close()
+
+    async def close(self) -> None:
+        """End every session (before the transport closes its connections)."""
+        for host in list(self.sessions):
+            await self._end_session(host)
 
     async def install(
         self, host: str, timeout: float, runs: list[str] | None = None

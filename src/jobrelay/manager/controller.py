@@ -90,6 +90,8 @@ class Controller:
         return [fresh[job.id] for job in jobs]
 
     async def close(self) -> None:
+        for caller in self._callers.values():
+            await caller.close()  # agent sessions first: they ride the connections
         for transport in self._transports.values():
             await transport.close()
 

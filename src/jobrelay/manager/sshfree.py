@@ -112,6 +112,9 @@ class SshFreeCaller:
         self.work = home / "sshfree" / re.sub(r"[^A-Za-z0-9_.-]", "_", platform.name)
         self.installs = 0  # HostCaller: nothing is ever installed on the host
 
+    async def close(self) -> None:
+        """HostCaller: nothing is kept running on the host."""
+
     async def call(
         self, host: str, verb: str, jobs: list[JobRequest], timeout: float
     ) -> AgentReply:

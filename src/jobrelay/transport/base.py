@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,6 +73,12 @@ class Transport(ABC):
         A file missing on the host is not an error (the caller sees which ones
         arrived); the others are still copied.
         """
+
+    async def spawn(self, host: str, argv: Sequence[str]) -> asyncio.subprocess.Process | None:
+        """Start ``argv`` on ``host`` with pipes to talk to it for a while (an agent
+        session); None where this transport offers no such thing. The process
+        has its own process group: killing the group ends what we started."""
+        return None
 
     @abstractmethod
     async def close(self) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .base import CommandOutcome, Transport, check_rel_paths
-from .process import run_process
+from .process import run_process, spawn_process
 
 
 class LocalTransport(Transport):
@@ -50,6 +50,9 @@ class LocalTransport(Transport):
         return await _copy_in_thread(
             local_root_of(remote_root), check_rel_paths(rel_paths), Path(local_root), True
         )
+
+    async def spawn(self, host: str, argv: Sequence[str]) -> asyncio.subprocess.Process | None:
+        return await spawn_process(argv)
 
     async def close(self) -> None:
         return None

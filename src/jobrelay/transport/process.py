@@ -85,6 +85,30 @@ async def _gather_output(
     return out, err
 
 
+#: longest line a spawned process may write (an agent reply line with many messages)
+LINE_LIMIT = 64 * 1024 * 1024
+
+
+async def spawn_process(argv: Sequence[str]) -> asyncio.subprocess.Process | None:
+    """Start ``argv`` with stdin, stdout and stderr pipes in its own process group."""
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            limit=LINE_LIMIT,
+        )
+    except OSError:
+        return None
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group ``pid`` leads (gone already is fine)."""
+    _kill_group(pid)
+
+
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)

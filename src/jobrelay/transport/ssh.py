@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .base import CommandOutcome, Transport, check_rel_paths
 from .control_dir import make_control_dir
-from .process import ProcessResult, run_process
+from .process import ProcessResult, run_process, spawn_process
 from .quoting import remote_command_line
 from .rsync import files_from, pull_argv, push_argv
 
@@ -146,6 +146,13 @@ class SshTransport(Transport):
                 self._plain_hosts.add(host)
                 continue
             return _outcome(result)
+
+    async def spawn(self, host: str, argv: Sequence[str]) -> asyncio.subprocess.Process | None:
+        """A long-lived command on ``host``, through its master once one is up."""
+        multiplexed = host not in self._plain_hosts and self.control_path is not None
+        if multiplexed and host not in self._masters_up:
+            return None  # the first command to a host starts its master (see run)
+        return await spawn_process(self.command_argv(host, argv))
 
     @contextlib.asynccontextmanager
     async def _master_started(self, host: str, multiplexed: bool) -> AsyncIterator[None]:
