@@ -41,3 +41,32 @@ def test_the_zipapp_runs_with_no_site_packages(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert out.stdout.strip() == __version__
+
+
+def test_a_poll_of_background_jobs_imports_none_of_the_costly_modules(tmp_path: Path) -> None:
+    """The agent's start is most of a one-shot poll: typing, dataclasses (and what
+    it drags in: inspect, ast) and subprocess are kept off the poll path. Counted
+    from -X importtime (modules, not milliseconds: no timed assertion)."""
+    agent = build_zipapp(tmp_path / "agent")
+    job_dir = tmp_path / "run" / "r" / "jobs" / "1-x"
+    job_dir.mkdir(parents=True)
+    (job_dir / "job.status").write_text(
+        "JOB_RUNNER_NAME=background\nJOB_RUNNER_ID=1:1\nJOB_PID=1\nJOB_START_TIME=t\n"
+    )
+    request = {"v": 1, "verb": "poll", "run_root": str(tmp_path / "run")}
+    request["jobs"] = [{"job": "r/1", "dir": "r/jobs/1-x"}]  # type: ignore[assignment]
+    proc = subprocess.run(
+        ["/usr/bin/python3", "-S", "-X", "importtime", str(agent)],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and '"end":true' in proc.stdout, proc.stderr[-500:]
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "jobrelay.agent.verbs" in imported  # the listing is real
+    assert not imported & {"typing", "dataclasses", "inspect", "ast", "subprocess"}, imported

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Optional
+
+TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def log_line(command: Optional[str], verdict: str) -> str:

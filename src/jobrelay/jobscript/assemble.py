@@ -16,11 +16,14 @@ import os
 import pkgutil
 import re
 from functools import lru_cache
-from typing import Mapping, Sequence, Tuple
 
 from ..records import dataclass, field
 from ..status import keys
 from .quoting import bash_quote
+
+TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Mapping, Sequence, Tuple
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: set by the job file itself, so spec.env may not override them

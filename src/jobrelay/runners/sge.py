@@ -18,7 +18,6 @@ No Grid Engine here: tests use documented output. Host-side: stdlib, 3.8+.
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Dict, List, Mapping, Sequence
 
 from .base import (
     BatchRunner,
@@ -32,6 +31,10 @@ from .base import (
 from .directive_text import check_job_dir, directive_token, safe_job_name
 from .execute import CommandResult
 from .scheduler_text import kill_outcomes
+
+TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
+if TYPE_CHECKING:
+    from typing import ClassVar, Dict, List, Mapping, Sequence
 
 GONE_ON_KILL = re.compile(r'job "?(\d+)"? does not exist')
 CANCELLED = re.compile(r"registered the job \d+ for deletion|deleted job \d+")
