@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import sqlite3
 from collections import Counter
+from dataclasses import replace
 from typing import Any, Dict, Optional, Tuple
 
 from ..states import JobState
@@ -25,20 +26,26 @@ _PLAIN_FIELDS = (
 )
 
 
-def apply_one(db: sqlite3.Connection, job: JobRecord, update: JobUpdate, stamp: str) -> bool:
-    """Write what ``update`` changes in ``job``; say whether anything was written."""
-    columns: Dict[str, Any] = {}
+def apply_one(
+    db: sqlite3.Connection, job: JobRecord, update: JobUpdate, stamp: str
+) -> Optional[JobRecord]:
+    """Write what ``update`` changes in ``job``; the job as written, None if nothing was.
+
+    The new record is made here from what was written, not read back: a poll
+    writes hundreds of jobs in one transaction.
+    """
+    new: Dict[str, Any] = {}  # JobRecord fields that change
     for name in _PLAIN_FIELDS:
         value = getattr(update, name)
         if not isinstance(value, Keep) and value != getattr(job, name):
-            columns[name] = value.value if isinstance(value, enum.Enum) else value
+            new[name] = value
     if not isinstance(update.error, Keep) and update.error != job.error:
-        columns["error"] = update.error
+        new["error"] = update.error
         if update.error is not None:
             add_event(db, job.id, stamp, EventKind.ERROR, update.error)
-    wrote = bool(columns)
+    wrote = bool(new)
     if not isinstance(update.state, Keep) and update.state is not job.state:
-        columns["state"] = update.state.value
+        new["state"] = update.state
         _state_event(db, job, update.state, update.reason, stamp)
         wrote = True
     if _record_messages(db, job.id, update, stamp):
@@ -46,13 +53,15 @@ def apply_one(db: sqlite3.Connection, job: JobRecord, update: JobUpdate, stamp: 
     for note in update.notes:
         add_event(db, job.id, stamp, note.kind, note.detail)
         wrote = True
-    if wrote:
-        columns["updated"] = stamp
-        assignments = ", ".join(f"{c} = ?" for c in columns)
-        # column names come from _PLAIN_FIELDS and this function, never from input
-        sql = f"UPDATE jobs SET {assignments} WHERE id = ?"  # noqa: S608
-        db.execute(sql, (*columns.values(), job.id))
-    return wrote
+    if not wrote:
+        return None
+    new["updated"] = stamp
+    columns = {k: v.value if isinstance(v, enum.Enum) else v for k, v in new.items()}
+    assignments = ", ".join(f"{c} = ?" for c in columns)
+    # column names come from _PLAIN_FIELDS and this function, never from input
+    sql = f"UPDATE jobs SET {assignments} WHERE id = ?"  # noqa: S608
+    db.execute(sql, (*columns.values(), job.id))
+    return replace(job, **new)
 
 
 def set_state(

@@ -181,11 +181,12 @@ class Ledger:
                 if update.expect_state is not None and job.state is not update.expect_state:
                     stale.append(job.id)
                     continue
-                if apply_one(db, job, update, stamp):
+                written = apply_one(db, job, update, stamp)
+                if written is not None:
                     changed.append(job.id)
+                    current[job.id] = written
                 else:
                     unchanged.append(job.id)
-            current.update(self._get_many(db, changed))
         return ApplyReport(tuple(changed), tuple(stale), tuple(unchanged), current)
 
     def mark_kill_requested(self, job_ids: Iterable[int], detail: str = "") -> List[JobRecord]:

@@ -41,8 +41,9 @@ _TEXT_KEYS = {
     keys.EXIT_TIME: "exit_time",
     keys.RUNNER_FORGOT: "runner_forgot",
 }
+_EXITS = ("succeeded", "failed")
 _CHOICE_KEYS = {
-    keys.EXIT: ("exit", ("succeeded", "failed")),
+    keys.EXIT: ("exit", _EXITS),
     keys.EXIT_BY: ("exit_by", ("wrapper", "agent")),
 }
 
@@ -127,12 +128,24 @@ def _parse_lines(data: bytes, state: _State, *, label: str, last_may_be_cut: boo
     for number, line in enumerate(lines, start=1):
         # The common line, first and cheap: a known text key with a plain value.
         key, sep, value = line.partition("=")
-        name = _TEXT_KEYS.get(key)
-        if name is not None and sep and "\\" not in value and number not in bad:
-            if key == keys.START_TIME:
-                _start_after_exit(state)
-            values[name] = value
-            continue
+        if sep and number not in bad:
+            name = _TEXT_KEYS.get(key)
+            if name is not None and "\\" not in value:
+                if key == keys.START_TIME:
+                    _start_after_exit(state)
+                values[name] = value
+                continue
+            name = _INT_KEYS.get(key)  # plain non-negative digits: the quick path
+            if name is not None and value.isdigit() and len(value) <= 18 and value.isascii():
+                if key == keys.PID:
+                    _start_after_exit(state)
+                values[name] = int(value)
+                continue
+            if key == keys.EXIT and value in _EXITS:
+                values["exit"] = value
+                continue
+            if key == keys.VERSION and value == keys.FORMAT_VERSION:
+                continue
         _parse_line(line, state, label, number, number in bad)
     if tail and last_may_be_cut:
         number = len(lines) + 1
