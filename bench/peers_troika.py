@@ -3,7 +3,8 @@ per job, with a site of type ``direct`` over an ``ssh`` connection.
 
 With that site the job is ``ssh HOST bash -s < script`` detached on the
 submitting machine; its job id is the pid of that local ssh client,
-``monitor`` runs ``ps`` on that pid locally (it writes ``SCRIPT.stat``) and
+``monitor`` starts ``ps`` on that pid locally (which writes ``SCRIPT.stat``
+after troika has exited: the bench waits for it) and
 ``kill`` signals that local process: nothing runs on the host but the job.
 One troika process per job and verb: they are run CONCURRENCY at a time.
 """
@@ -13,11 +14,13 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import subprocess
+import time
 from pathlib import Path
 
 TROIKA_VENV = Path("/opt/jobrelay-bench/troika-venv")
 TROIKA = str(TROIKA_VENV / "bin" / "troika")
 CONCURRENCY = 4
+STAT_WAIT = 10.0  # seconds for the ps that troika monitor leaves behind to write its answer
 
 
 def troika_version() -> str:
@@ -69,7 +72,16 @@ class TroikaSite:
             self._troika("monitor", "benchhost", str(script))
             stat = Path(str(script) + ".stat")
             jid = Path(str(script) + ".jid").read_text().strip()
-            lines = stat.read_text().splitlines()[1:] if stat.exists() else []
+            # troika starts `ps -lyfp JID > SCRIPT.stat` and exits without waiting
+            # for it: the answer is there once ps has written (its header at least)
+            deadline = time.monotonic() + STAT_WAIT
+            text = ""
+            while time.monotonic() < deadline:
+                text = stat.read_text() if stat.exists() else ""
+                if text:
+                    break
+                time.sleep(0.005)
+            lines = text.splitlines()[1:]
             return any(line.split()[2:3] == [jid] for line in lines)
 
         flags = self._each(one, scripts)

@@ -5,8 +5,10 @@
 Needs the test infrastructure (tests/infra/up.sh): host1 over ssh -F <env.json ssh_config>.
 Measures the controller-side call, warm (master connection up, agent installed,
 status files in the page cache), not CLI start-up:
-- AgentCaller.call("poll", N jobs) in one batch (max_batch = N), multiplex on and off,
-  alternating in the same run; medians of --repeat runs;
+- AgentCaller.call("poll", N jobs) in one batch (max_batch = N): one-shot (a new
+  agent process per call, as a fresh caller makes it) with multiplexing on and
+  off, and through the caller's agent session; alternating in the same run;
+  medians of --repeat runs;
 - Controller.poll of the same N jobs (ledger update included; the jobs are made
   non-final in the ledger first so the controller really asks);
 - makespan: Controller.submit of M background jobs (`true`) + wait_final until all
@@ -84,18 +86,23 @@ async def main() -> None:
             jobs = await ctl.submit(items, "bench", "poll")
             jobs = await wait_final(ctl, [j.id for j in jobs])
             requests = [JobRequest(job=j.ref, dir=j.job_dir) for j in jobs]
-            callers = {}
-            for p in (mux, plain):
-                t = transport_for(p)
-                callers[p.name] = (AgentCaller(p, t, tmp), t)
-                reply = await callers[p.name][0].call("host1", "poll", requests, 60)  # warm-up
+            transports = {p.name: (p, transport_for(p)) for p in (mux, plain)}
+            served = AgentCaller(mux, transports["bench"][1], tmp)  # keeps its session
+            for _ in range(2):  # warm-up: masters up, then the session
+                reply = await served.call("host1", "poll", requests, 60)
                 assert reply.complete and len(reply.replies) == args.jobs, reply.error
-            results: dict[str, list[float]] = {"bench": [], "bench-plain": []}
+            results: dict[str, list[float]] = {"bench": [], "bench-plain": [], "session": []}
             for _ in range(args.repeat):
-                for name, (caller, _t) in callers.items():
+                for name, (p, t) in transports.items():
+                    oneshot = AgentCaller(p, t, tmp)  # a new caller: a one-shot call
+                    oneshot.agent_file  # noqa: B018 (built before the clock starts)
                     t0 = time.perf_counter()
-                    await caller.call("host1", "poll", requests, 60)
+                    reply = await oneshot.call("host1", "poll", requests, 60)
                     results[name].append(time.perf_counter() - t0)
+                    assert reply.complete, reply.error
+                t0 = time.perf_counter()
+                await served.call("host1", "poll", requests, 60)
+                results["session"].append(time.perf_counter() - t0)
 
             async def controller_poll() -> None:
                 # make them non-final again so the controller asks the host
@@ -105,14 +112,17 @@ async def main() -> None:
 
             await controller_poll()  # warm
             ctl_times = await timed(controller_poll, args.repeat)
-            for _caller, t in callers.values():
+            await served.close()
+            for _p, t in transports.values():
                 await t.close()
             await ctl.close()
         on = statistics.median(results["bench"]) * 1000
         off = statistics.median(results["bench-plain"]) * 1000
-        print(f"agent poll of {args.jobs} jobs, warm, multiplexed:   median {on:.1f} ms")
-        print(f"agent poll of {args.jobs} jobs, warm, no multiplex: median {off:.1f} ms")
-        print(f"ratio off/on: {off / on:.2f}")
+        sess = statistics.median(results["session"]) * 1000
+        print(f"agent poll of {args.jobs} jobs, warm, session:               median {sess:.1f} ms")
+        print(f"agent poll of {args.jobs} jobs, warm, one-shot, multiplexed: median {on:.1f} ms")
+        print(f"agent poll of {args.jobs} jobs, warm, one-shot, no multiplex: median {off:.1f} ms")
+        print(f"ratio off/on: {off / on:.2f}; one-shot multiplexed / session: {on / sess:.2f}")
         print(
             f"Controller.poll of {args.jobs} jobs (ledger included): "
             f"median {statistics.median(ctl_times) * 1000:.1f} ms"
