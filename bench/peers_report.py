@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAD = "## Issue 6: peers"
+HEAD = "## Issue 6: peers — jobrelay beside Cylc and troika"
 
 
 @dataclass
@@ -96,8 +96,12 @@ peers_troika.py):
   `cylc message` twice (started, succeeded): that is its job wrapper.
 - troika: site `type: direct`, `connection: ssh`; `troika submit`, `troika monitor`,
   `troika kill` per job, 4 at a time; its polls are measured once per run of this
-  command (a sweep of 1,000 troika processes takes minutes). A job is "known
-  finished" when `monitor` no longer lists its process.
+  command (a sweep of 1,000 troika processes takes minutes), after jobrelay's and
+  Cylc's, with only its own jobs on the host: each running troika job holds an ssh
+  session, and 500 of them use up the host user's pipe allowance, under which
+  Cylc's `jobs-poll` hangs on any `ps` answer over 4 KiB (bench/peers_poll.py).
+  A job is "known finished" when `monitor` (whose `ps` writes `SCRIPT.stat` after
+  troika has exited: the bench waits for it) no longer lists its process.
 - Every system learns of job ends by polling with jobrelay's delays (0.05 s, x1.5).
   "Verified gone": `pgrep -x -f 'sleep 600N'` on the host finds none of the
   system's job processes. Systems alternate run by run.

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from conftest import Infra, require
@@ -42,11 +42,15 @@ def caller_of(ctl: Controller, name: str) -> AgentCaller:
     return caller
 
 
-def waiting_script(tmp_path: Path) -> tuple[Path, Path]:
+@pytest.fixture()
+def waiting(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A script that runs until its flag file exists; the flag is made at the end
+    of the test whatever happens, so no job outlives it."""
     flag = tmp_path / "go"
     script = tmp_path / "wait.sh"
     script.write_text(f"while [ ! -e {flag} ]; do sleep 0.05; done\necho done\n")
-    return script, flag
+    yield script, flag
+    flag.touch()
 
 
 def poll(ctl: Controller, jobs: list[JobRecord]) -> list[JobRecord]:
@@ -72,8 +76,10 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_polls_after_the_first_go_to_one_session_that_close_ends(tmp_path: Path) -> None:
-    script, flag = waiting_script(tmp_path)
+def test_polls_after_the_first_go_to_one_session_that_close_ends(
+    tmp_path: Path, waiting: tuple[Path, Path]
+) -> None:
+    script, flag = waiting
     with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
         ctl = local_controller(tmp_path, ledger)
 
@@ -104,8 +110,10 @@ def test_polls_after_the_first_go_to_one_session_that_close_ends(tmp_path: Path)
         wait_for(lambda: not alive(served), f"the session (pid {served}) to end on close")
 
 
-def test_a_session_that_dies_is_replaced_and_the_poll_still_answers(tmp_path: Path) -> None:
-    script, flag = waiting_script(tmp_path)
+def test_a_session_that_dies_is_replaced_and_the_poll_still_answers(
+    tmp_path: Path, waiting: tuple[Path, Path]
+) -> None:
+    script, flag = waiting
     with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
         ctl = local_controller(tmp_path, ledger)
 
@@ -133,8 +141,10 @@ def test_a_session_that_dies_is_replaced_and_the_poll_still_answers(tmp_path: Pa
         assert second != first
 
 
-def test_a_hung_session_times_out_says_so_and_the_next_poll_works(tmp_path: Path) -> None:
-    script, flag = waiting_script(tmp_path)
+def test_a_hung_session_times_out_says_so_and_the_next_poll_works(
+    tmp_path: Path, waiting: tuple[Path, Path]
+) -> None:
+    script, flag = waiting
     with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
         ctl = local_controller(tmp_path, ledger, command_timeout=3)
 
@@ -209,7 +219,8 @@ def test_over_ssh_polls_after_the_second_open_no_new_ssh_session(
     further polls start none (counted in its log, this test's lines only)."""
     log = Path(infra.data["sshd_logs"]["host1"])
     script, flag = tmp_path / "w.sh", Path(infra.hosts["host1"]["home"]) / f"go-{tmp_path.name}"
-    script.write_text(f"while [ ! -e {flag} ]; do sleep 0.05; done\n")
+    # ends when its job dir goes too (the fixture removes the run root), flag or not
+    script.write_text(f"while [ ! -e {flag} ] && [ -e job.script ]; do sleep 0.05; done\n")
 
     def sessions(since: int) -> int:
         with log.open("rb") as stream:

@@ -43,7 +43,9 @@ def test_submit_poll_kill_and_a_job_that_ends_between_polls(cli: Cli, tmp_path: 
     ok = tmp_path / "ok.sh"
     ok.write_text("#!/bin/bash\necho at-ok\n")
     late = tmp_path / "late.sh"
-    late.write_text(f"#!/bin/bash\nwhile [ ! -e {gate} ]; do sleep 0.2; done\nexit 5\n")
+    # waits for its gate, ten minutes at most (a failed test leaves no job for ever)
+    wait = f"for _ in $(seq 3000); do [ -e {gate} ] && break; sleep 0.2; done"
+    late.write_text(f"#!/bin/bash\n{wait}\nexit 5\n")
     long = tmp_path / "long.sh"
     long.write_text("#!/bin/bash\nsleep 600 & wait\n")
     jobs = cli.json("submit", str(ok), str(late), str(long))

@@ -110,7 +110,9 @@ def test_kill_pending_job_removes_it(at_runner: AtRunner, jobs_root: Path) -> No
 
 
 def test_job_ending_between_polls_is_gone(at_runner: AtRunner, jobs_root: Path) -> None:
-    job = make_job(jobs_root, "short", f"while [ ! -e {jobs_root}/short/go ]; do sleep 0.2; done")
+    # waits for its flag, ten minutes at most (a failed test leaves no job for ever)
+    wait = f"for _ in $(seq 3000); do [ -e {jobs_root}/short/go ] && break; sleep 0.2; done"
+    job = make_job(jobs_root, "short", wait)
     (rid,) = [o.runner_id for o in at_runner.submit([job], run_command)]
     assert rid is not None
     assert wait_for(

@@ -13,8 +13,9 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+import pytest
 from job_dirs import live_session, wait_for
 
 from jobrelay.agent.build import build_zipapp
@@ -74,8 +75,20 @@ def poll_until(ctl: Controller, job: JobRecord, state: JobState) -> JobRecord:
     return wait_for(check, f"job {job.ref} to be {state.value}")
 
 
-def test_unchanged_file_is_not_sent_again_and_every_change_is(tmp_path: Path) -> None:
-    flag1, flag2 = tmp_path / "go1", tmp_path / "go2"
+@pytest.fixture()
+def flags(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """Two flag files the test's job waits for; both made at the end whatever
+    happens, so the job never outlives the test."""
+    pair = tmp_path / "go1", tmp_path / "go2"
+    yield pair
+    for flag in pair:
+        flag.touch()
+
+
+def test_unchanged_file_is_not_sent_again_and_every_change_is(
+    tmp_path: Path, flags: tuple[Path, Path]
+) -> None:
+    flag1, flag2 = flags
     script = tmp_path / "steps.sh"
     script.write_text(
         f"while [ ! -e {flag1} ]; do sleep 0.05; done\n"
