@@ -60,11 +60,13 @@ def _pyc(arcname: str, source: bytes) -> bytes:
 
 def build_bytes() -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+    # Stored, not deflated: inflating some 40 modules at every start costs the
+    # agent about 2 ms (of 25); the file, installed once per target, doubles.
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
 
         def add(name: str, data: bytes) -> None:
             info = zipfile.ZipInfo(name, EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = zipfile.ZIP_STORED
             info.external_attr = 0o644 << 16
             zf.writestr(info, data)
 
