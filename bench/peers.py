@@ -167,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
                 mk["cylc"].append(makespan_cylc(host, work, args.jobs, f"{stamp}-m{r}", failures))
                 mk["troika"].append(makespan_troika(site, args.jobs, f"m{r}", failures))
                 log(t_start, f"makespan run {r}: {mk}")
-            row = Row(f"makespan, {args.jobs} trivial jobs, submit -> all known finished", "s")
+            row = Row(
+                f"makespan, {args.jobs} trivial jobs, submit -> all known finished ({runs} runs)",
+                "s",
+            )
             row.jobrelay, row.cylc = median(mk["jobrelay"]), median(mk["cylc"])
             row.troika = median(mk["troika"])
             rows.append(row)
@@ -183,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 kl["jobrelay"].append(kill_jobrelay(jr, host, args.jobs, f"kill{r}"))
                 kl["cylc"].append(kill_cylc(host, work, args.jobs, f"{stamp}-k{r}"))
                 troika_left.append(kill_troika(host, site, args.jobs, f"k{r}"))
-            row = Row(f"kill {args.jobs} running jobs until verified gone", "s")
+            row = Row(f"kill {args.jobs} running jobs until verified gone ({runs} runs)", "s")
             row.jobrelay, row.cylc = median(kl["jobrelay"]), median(kl["cylc"])
             row.words["troika"] = "cannot"
             rows.append(row)

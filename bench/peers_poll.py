@@ -124,7 +124,7 @@ def poll_stage(
         )
     if batch_hung:
         notes.append(f"Cylc: a batch of {CYLC_BATCH} hung as well: no batched figure")
-    what = f"one poll of {n} jobs, {half} finished, {half} running"
+    what = f"one poll of {n:,} jobs, {half} finished, {half} running ({runs} runs; troika 1)"
     hung = f"hangs: one `jobs-poll` as its scheduler runs it (> {CYLC_HANG_LIMIT:.0f} s)"
     rows = [
         Row(
@@ -147,7 +147,7 @@ def poll_stage(
         Row(f"{what}: jobrelay one-shot agent call, new ssh connection", "ms", median(t["nomux"])),
         Row(f"{what}: jobrelay `Controller.poll` (ledger included)", "ms", median(t["controller"])),
         Row(
-            f"one poll of the {half} finished jobs of those",
+            f"one poll of the {half} finished jobs of those ({runs} runs; troika 1)",
             "ms",
             median(f["jobrelay"]),
             median(f["cylc"]),

@@ -60,9 +60,47 @@ def render(rows: list[Row], notes: list[str], failures: list[str], head: dict[st
             f"{ratio(row.jobrelay, row.troika)} |"
         )
     lines.append("")
+    lines += [f"- goal: {text}" for text in goals(rows)]
     lines += [f"- {text}" for text in notes]
     lines += [f"- run with missing jobs or answers: {text}" for text in failures]
     return "\n".join(lines) + "\n"
+
+
+def goals(rows: list[Row]) -> list[str]:
+    """The issue's goals, judged from this run's rows (found by their names)."""
+
+    def find(start: str) -> Row | None:
+        return next((r for r in rows if r.name.startswith(start)), None)
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    out = []
+    make = find("makespan, 200 trivial jobs")  # the issue's sizes only
+    if make and make.jobrelay and make.cylc:
+        times = make.cylc / make.jobrelay
+        ok = times >= 20 and make.jobrelay <= 2
+        out.append(
+            f"makespan >= 20x faster than Cylc and <= 2 s: {verdict(ok)} "
+            f"({times:.0f}x, {make.jobrelay:.2f} s)"
+        )
+    poll = find("one poll of 1,000 jobs")
+    if poll and poll.jobrelay:
+        ms = poll.jobrelay * 1000
+        if poll.cylc:
+            times = poll.cylc / poll.jobrelay
+            ok = times >= 5 and ms <= 60
+            said = f"({times:.1f}x, {ms:.0f} ms)"
+        else:
+            ok, said = ms <= 60, f"({ms:.0f} ms; Cylc gave no figure: see the notes)"
+        out.append(
+            f"poll of 1,000 jobs >= 5x faster than Cylc and <= 60 ms warm: {verdict(ok)} {said}"
+        )
+    start = find("cold start")
+    if start and start.jobrelay:
+        ms = start.jobrelay * 1000
+        out.append(f"agent cold start <= 30 ms: {verdict(ms <= 30)} ({ms:.0f} ms)")
+    return out
 
 
 def host_python_version() -> str:
