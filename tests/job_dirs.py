@@ -65,3 +65,12 @@ def user_dir(user: str, name: str) -> Iterator[Path]:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    """Running and not a zombie (this machine's init reaps orphans slowly)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

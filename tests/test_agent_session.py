@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 from conftest import Infra, require
-from job_dirs import wait_for
+from job_dirs import process_alive, wait_for
 from ssh_harness import unique_root
 
 from jobrelay.agent.build import build_zipapp
@@ -68,12 +68,14 @@ async def poll_until_served(ctl: Controller, jobs: list[JobRecord]) -> list[JobR
     raise AssertionError(f"no session after 600 polls: {[j.state for j in jobs]}")
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+async def poll_until_final(ctl: Controller, jobs: list[JobRecord]) -> list[JobRecord]:
+    """Poll until every job is final (bounded: never hangs)."""
+    for _ in range(600):
+        jobs = await ctl.poll(jobs)
+        if all(j.state.is_final for j in jobs):
+            return jobs
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not final after 600 polls: {[j.state for j in jobs]}")
 
 
 def test_polls_after_the_first_go_to_one_session_that_close_ends(
@@ -93,11 +95,7 @@ def test_polls_after_the_first_go_to_one_session_that_close_ends(
                 session = caller.sessions.get("localhost")
                 pids.append(session.proc.pid if session else None)
             flag.touch()
-            for _ in range(200):
-                jobs = await ctl.poll(jobs)
-                if all(j.state.is_final for j in jobs):
-                    break
-                await asyncio.sleep(0.05)
+            jobs = await poll_until_final(ctl, jobs)
             served = caller.sessions["localhost"].proc.pid
             await ctl.close()
             return jobs, pids, served
@@ -107,7 +105,7 @@ def test_polls_after_the_first_go_to_one_session_that_close_ends(
         assert pids[0] is None and pids[1] is not None
         assert len(set(pids[1:])) == 1 and served == pids[1]
         assert [j.state for j in jobs] == [JobState.SUCCEEDED] * 5
-        wait_for(lambda: not alive(served), f"the session (pid {served}) to end on close")
+        wait_for(lambda: not process_alive(served), f"the session (pid {served}) to end on close")
 
 
 def test_a_session_that_dies_is_replaced_and_the_poll_still_answers(
@@ -127,11 +125,7 @@ def test_a_session_that_dies_is_replaced_and_the_poll_still_answers(
             jobs = await ctl.poll(jobs)  # answered one-shot
             assert jobs[0].state is JobState.RUNNING and not jobs[0].error, jobs[0]
             flag.touch()
-            for _ in range(600):
-                jobs = await ctl.poll(jobs)
-                if jobs[0].state.is_final:
-                    break
-                await asyncio.sleep(0.05)
+            jobs = await poll_until_final(ctl, jobs)
             second = caller.sessions["localhost"].proc.pid
             await ctl.close()
             return jobs, first, second
@@ -164,7 +158,7 @@ def test_a_hung_session_times_out_says_so_and_the_next_poll_works(
         assert during.state is JobState.UNKNOWN  # never a failure for a silent agent
         assert during.error and "agent session on localhost timed out" in during.error
         assert after.state is JobState.RUNNING and not after.error, (after.state, after.error)
-        wait_for(lambda: not alive(hung), "the hung session to be killed")
+        wait_for(lambda: not process_alive(hung), "the hung session to be killed")
 
 
 def test_serve_answers_requests_in_turn_and_ends_on_a_bad_one(tmp_path: Path) -> None:

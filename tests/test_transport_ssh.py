@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import Infra, require
-from job_dirs import wait_for
+from job_dirs import process_alive, wait_for
 
 from jobrelay.transport.ssh import SshTransport
 
@@ -328,16 +328,7 @@ def test_close_ends_the_master(ssh: list[str]) -> None:
     pid = int(re.search(r"pid=(\d+)", err).group(1))  # type: ignore[union-attr]
     assert directory is not None and not directory.exists()
     # "-O exit" returns once the master has the request; it exits just after
-    wait_for(lambda: not _alive(pid), f"the master (pid {pid}) to exit")
-
-
-def _alive(pid: int) -> bool:
-    """Running and not a zombie (this machine's init reaps orphans slowly)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    wait_for(lambda: not process_alive(pid), f"the master (pid {pid}) to exit")
 
 
 def test_control_dir_is_private_and_short(ssh: list[str]) -> None:
