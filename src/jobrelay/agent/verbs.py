@@ -288,7 +288,7 @@ class Agent:
                 yield slot, None, answer.error
                 continue
             info = answer.jobs.get(slot.facts.runner_id)
-            if info is None or info.state in (RunnerState.GONE, RunnerState.DONE):
+            if info is None or info.state.ended:
                 # Second look: the job may have written its exit (or a requeued
                 # run its new start and exit) between our read of the file and
                 # the runner's answer. Without it, a job that just ended well

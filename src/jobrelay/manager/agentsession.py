@@ -107,11 +107,7 @@ class AgentSession:
                     return
                 self._stderr.append(line.decode("utf-8", "replace"))
         except asyncio.CancelledError:
-            self._dead = True
-            if self.proc.returncode is None:
-                kill_group(self.proc.pid)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.proc.wait(), CLOSE_GRACE)
+            await self._kill_and_reap()
             raise
 
     async def close(self) -> None:
@@ -127,9 +123,12 @@ class AgentSession:
         await self.kill()
 
     async def kill(self) -> None:
+        await self._kill_and_reap()
+        self._drain.cancel()
+
+    async def _kill_and_reap(self) -> None:
         self._dead = True
         if self.proc.returncode is None:
             kill_group(self.proc.pid)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.proc.wait(), CLOSE_GRACE)
-        self._drain.cancel()

@@ -26,7 +26,7 @@ from .agentcall import AgentCaller, AgentReply, HostCaller
 from .decision_update import update_for
 from .reconcile import PrevJob, RunnerView, reconcile
 from .replies import facts_from_reply, runner_view
-from .seen import SeenFiles
+from .seen import SeenFiles, plain_request
 from .sshfree import SshFreeCaller, SshFreeError
 
 Progress = Callable[[int], None]  # called with how many jobs just got an answer
@@ -258,13 +258,8 @@ class Controller:
         """One agent call for ``batch``; the batch's jobs as the ledger now holds them."""
         bound = where.startswith("host:")
         hosts = [where[5:]] if bound else self.picker(platform).candidates()
-        if verb == "poll":
-            requests = [self.seen.poll_request(job) for job in batch]
-        else:
-            requests = [
-                JobRequest(job=job.ref, dir=job.job_dir, runner_id=job.runner_id or "")
-                for job in batch
-            ]
+        ask = self.seen.poll_request if verb == "poll" else plain_request
+        requests = [ask(job) for job in batch]
         reply = await self._call(platform, hosts, verb, requests)
         stamp = utc_now()
         updates = []

@@ -31,6 +31,11 @@ class Seen:
     facts: StatusFacts
 
 
+def plain_request(job: JobRecord) -> JobRequest:
+    """A job as any verb but submit asks about it, with no stamp."""
+    return JobRequest(job=job.ref, dir=job.job_dir, runner_id=job.runner_id or "")
+
+
 class SeenFiles:
     """Job id -> the stamp and facts of its status file at the last full read."""
 
@@ -42,12 +47,12 @@ class SeenFiles:
 
     def poll_request(self, job: JobRecord) -> JobRequest:
         seen = self._by_job.get(job.id)
-        facts = seen.facts if seen else None
-        if seen is None or facts is None or facts.finished:
-            # a finished file is read in full: requeue and late lines matter there
-            return JobRequest(job=job.ref, dir=job.job_dir, runner_id=job.runner_id or "")
-        if not facts.runner_id or not facts.runner_name:
-            return JobRequest(job=job.ref, dir=job.job_dir, runner_id=job.runner_id or "")
+        if seen is None:
+            return plain_request(job)
+        facts = seen.facts
+        # a finished file is read in full: requeue and late lines matter there
+        if facts.finished or not facts.runner_id or not facts.runner_name:
+            return plain_request(job)
         return JobRequest(
             job=job.ref,
             dir=job.job_dir,

@@ -253,7 +253,7 @@ class SshFreeCaller:
                 slot.runner_id, RunnerState.GONE
             )
             slot.info = info
-            if info.state in (RunnerState.GONE, RunnerState.DONE):
+            if info.state.ended:
                 gone.append(slot)
         if gone:
             # Second look: the job may have written its exit (or a requeued run

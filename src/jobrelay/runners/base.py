@@ -30,6 +30,13 @@ class RunnerState(str, enum.Enum):
     DONE = "done"  # the runner says it ended; exit_code/signal when it knows them
     GONE = "gone"  # the runner no longer knows the id
 
+    @property
+    def ended(self) -> bool:
+        """The runner does not run the job any more: it forgot it, or says it ended.
+        A poll then reads the status file a second time (the job may have just
+        written its end)."""
+        return self is RunnerState.GONE or self is RunnerState.DONE
+
 
 @dataclass(frozen=True)
 class RunnerJobInfo:

@@ -44,7 +44,7 @@ async def run_process(
     try:
         await asyncio.wait_for(_feed_and_wait(proc, stdin), timeout)
     except (TimeoutError, asyncio.CancelledError) as exc:
-        _kill_group(proc.pid)
+        kill_group(proc.pid)
         await _reaped(proc)
         out, err = await _gather_output(out_task, err_task)
         if isinstance(exc, asyncio.CancelledError):
@@ -106,9 +106,5 @@ async def spawn_process(argv: Sequence[str]) -> asyncio.subprocess.Process | Non
 
 def kill_group(pid: int) -> None:
     """SIGKILL the process group ``pid`` leads (gone already is fine)."""
-    _kill_group(pid)
-
-
-def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)

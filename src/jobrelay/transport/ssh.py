@@ -71,6 +71,9 @@ class SshTransport(Transport):
                 return None
         return f"{self._control_dir}/%C"
 
+    def _multiplexed(self, host: str) -> bool:
+        return host not in self._plain_hosts and self.control_path is not None
+
     def ssh_argv(self, host: str) -> list[str]:
         """The ssh command (without destination) used for ``host``, ours or rsync's."""
         path = None if host in self._plain_hosts else self.control_path
@@ -94,7 +97,7 @@ class SshTransport(Transport):
         self, host: str, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float
     ) -> CommandOutcome:
         while True:
-            multiplexed = host not in self._plain_hosts and self.control_path is not None
+            multiplexed = self._multiplexed(host)
             async with self._master_started(host, multiplexed):
                 result = await run_process(
                     self.command_argv(host, argv), stdin=stdin, timeout=timeout
@@ -138,7 +141,7 @@ class SshTransport(Transport):
         self, host: str, build: Callable[[], list[str]], listing: bytes, timeout: float
     ) -> CommandOutcome:
         while True:
-            multiplexed = host not in self._plain_hosts and self.control_path is not None
+            multiplexed = self._multiplexed(host)
             async with self._master_started(host, multiplexed):
                 result = await run_process(build(), stdin=listing, timeout=timeout)
                 self._note_master(host, multiplexed, result)
@@ -149,7 +152,7 @@ class SshTransport(Transport):
 
     async def spawn(self, host: str, argv: Sequence[str]) -> asyncio.subprocess.Process | None:
         """A long-lived command on ``host``, through its master once one is up."""
-        multiplexed = host not in self._plain_hosts and self.control_path is not None
+        multiplexed = self._multiplexed(host)
         if multiplexed and host not in self._masters_up:
             return None  # the first command to a host starts its master (see run)
         return await spawn_process(self.command_argv(host, argv))
