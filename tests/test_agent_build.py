@@ -68,5 +68,5 @@ def test_a_poll_of_background_jobs_imports_none_of_the_costly_modules(tmp_path: 
         for line in proc.stderr.splitlines()
         if line.startswith("import time:") and "|" in line
     }
-    assert "jobrelay.agent.verbs" in imported  # the listing is real
+    assert "jobrelay.engine.verbs" in imported  # the listing is real
     assert not imported & {"typing", "dataclasses", "inspect", "ast", "subprocess"}, imported

@@ -26,7 +26,7 @@ from .. import __version__
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # The host side of the layering: everything the agent may import.
-HOST_PACKAGES = ("status", "jobscript", "runners", "agent", "gate")
+HOST_PACKAGES = ("status", "jobscript", "runners", "engine", "agent", "gate")
 HOST_MODULES = ("__init__.py", "states.py", "records.py", "_light_records.py")
 # use_light: the agent builds its dataclasses without the costly standard module (records.py).
 MAIN = (

@@ -16,10 +16,12 @@ from typing import Any, Protocol
 from .. import __version__
 from ..agent.build import build_zipapp
 from ..agent.protocol import (
+    EndLine,
+    JobReply,
     JobRequest,
     ProtocolError,
     Request,
-    parse_reply_line,
+    decode_reply_line,
 )
 from ..platforms.model import Platform, TransportKind
 from ..transport.base import Transport
@@ -35,7 +37,7 @@ class AgentReply:
     """What came back from one agent call."""
 
     host: str
-    replies: dict[str, dict[str, Any]] = field(default_factory=dict)  # job ref -> line
+    replies: dict[str, JobReply] = field(default_factory=dict)  # job ref -> its line
     complete: bool = False  # the closing line arrived
     unreachable: bool = False  # the host could not be reached (ssh 255, timeout)
     error: str | None = None  # why the call as a whole failed
@@ -222,27 +224,26 @@ def runner_options(platform: Platform) -> dict[str, Any]:
 
 
 def parse_lines(host: str, stdout: bytes) -> AgentReply:
-    replies: dict[str, dict[str, Any]] = {}
-    complete = False
-    version = None
+    """The agent's output, each line decoded once into its type."""
+    replies: dict[str, JobReply] = {}
+    end: EndLine | None = None
     errors: list[str] = []
     for raw in stdout.decode("utf-8", "replace").splitlines():
         if not raw.strip():
             continue
         try:
-            line = parse_reply_line(raw)
+            line = decode_reply_line(raw)
         except ProtocolError as exc:
             errors.append(str(exc))
             continue
-        if line.get("end"):
-            complete = True
-            version = str(line.get("agent_version"))
-        elif isinstance(line.get("job"), str):
-            replies[line["job"]] = line
+        if isinstance(line, EndLine):
+            end = line
+        else:
+            replies[line.job] = line
     return AgentReply(
         host,
         replies,
-        complete=complete,
-        agent_version=version,
+        complete=end is not None,
+        agent_version=end.agent_version if end is not None else None,
         error="; ".join(errors[:3]) or None,
     )

@@ -14,13 +14,14 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .model import Platform, Selection
 
 FORMAT_VERSION = 1
+T = TypeVar("T")
 
 
 class HostPicker:
@@ -119,3 +120,25 @@ def _write_atomic(path: Path, data: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+async def first_answer(
+    picker: HostPicker,
+    hosts: Sequence[str],
+    attempt: Callable[[str], Awaitable[T]],
+    unreachable: Callable[[T], str | None],
+) -> T:
+    """``attempt`` on each host in turn until one answers; the answer (or the last
+    failure). A host that could not be reached (``unreachable`` gives why) is
+    remembered as bad; one that answered is remembered as good."""
+    if not hosts:
+        raise ValueError("no host to try")
+    result: T
+    for host in hosts:
+        result = await attempt(host)
+        why = unreachable(result)
+        if why is None:
+            picker.mark_good(host)
+            return result
+        picker.mark_bad(host, why)
+    return result

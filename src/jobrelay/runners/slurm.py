@@ -36,7 +36,6 @@ from .base import (
     PollAnswer,
     RunnerJobInfo,
     RunnerState,
-    SubmitRequest,
     check_id,
 )
 from .directive_text import check_job_dir, directive_token, safe_job_name
@@ -108,6 +107,7 @@ class SlurmRunner(BatchRunner):
         "--error={dir}/job.err",
         "--open-mode=append",
     )
+    remote_files_directives = ("--chdir={dir}", "--export=NONE")
     time_limit_signals = frozenset({"TERM"})
     preemption_signals = frozenset({"TERM"})
 
@@ -124,10 +124,9 @@ class SlurmRunner(BatchRunner):
     def cluster(self) -> Optional[str]:
         return self.options.cluster.lower() if self.options.cluster else None
 
-    def submit_command(self, job: SubmitRequest) -> List[str]:
+    def submit_options(self) -> List[str]:
         # the cluster goes on the command line: the same script runs anywhere
-        extra = [f"--clusters={directive_token(self.cluster)}"] if self.cluster else []
-        return [*self.options.command_prefix, *self.submit_argv, *extra, job.job_file]
+        return [f"--clusters={directive_token(self.cluster)}"] if self.cluster else []
 
     def parse_submit(self, stdout: str) -> Optional[str]:
         match = self.submit_id_pattern.search(stdout)
