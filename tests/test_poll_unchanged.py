@@ -19,7 +19,6 @@ from typing import Iterator
 import pytest
 from job_dirs import live_session, wait_for
 
-from jobrelay.agent.build import build_zipapp
 from jobrelay.agent.protocol import JobReply, JobRequest
 from jobrelay.ledger.records import EventKind, JobRecord
 from jobrelay.ledger.store import Ledger
@@ -27,10 +26,11 @@ from jobrelay.manager.agentcall import AgentReply, HostCaller
 from jobrelay.manager.controller import Controller, SubmitItem
 from jobrelay.manager.stamps import UNCHANGED_WITHOUT_READ, StatusStamps
 from jobrelay.platforms.config import parse_platform
-from jobrelay.runners.background import read_proc_stat
 from jobrelay.runners.base import RunnerJobInfo, RunnerState
+from jobrelay.runners.proc_stat import read_proc_stat
 from jobrelay.states import JobState
 from jobrelay.status.facts import StatusFacts
+from jobrelay.zipapps import build_agent
 
 
 class Recorder:
@@ -174,7 +174,7 @@ def test_agent_reads_the_file_when_the_stamp_differs_or_is_garbage(tmp_path: Pat
     status.write_text(f"JOB_RUNNER_NAME=background\nJOB_RUNNER_ID={runner_id}\n")
     st = os.stat(status)
     right = f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
-    agent = build_zipapp(tmp_path / "agent")
+    agent = build_agent(tmp_path / "agent")
     jobs = [
         {
             "job": f"r/{i}",

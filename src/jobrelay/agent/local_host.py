@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from ..engine.jobhost import JobHost
-from ..runners.execute import run_command
+from ..processes import run_command
 from ..status.facts import StatusFacts
 from ..status.reader import append_lines, read_status_file
 from .jobdirs import JobDirError, SubmitLock, resolve_job_dir, submit_in_progress
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from typing import Dict, Optional, Sequence, Tuple
 
     from ..engine.jobhost import JobFiles, Slot
-    from ..runners.execute import CommandResult
+    from ..processes import CommandResult
 
 
 def file_stamp(path: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from ..records import asdict, dataclass, field
+from ..host_dataclasses import asdict, dataclass, field
 from ..runners.base import RunnerJobInfo, RunnerState
 from ..status.facts import StatusFacts, facts_dict, facts_from_wire
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from ..agent.protocol import JobReply, JobRequest
-from ..records import dataclass, field
+from ..host_dataclasses import dataclass, field
 from ..status import keys
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
     from typing import Any, List, Optional, Sequence, Tuple
 
+    from ..processes import CommandResult
     from ..runners.base import RunnerOptions
-    from ..runners.execute import CommandResult
     from ..status.facts import StatusFacts
 
 

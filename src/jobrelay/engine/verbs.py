@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from ..agent.protocol import JobReply, JobRequest
-from ..records import fields, replace
+from ..host_dataclasses import fields, replace
 from ..runners.base import (
     Directives,
     KillTarget,

@@ -17,7 +17,7 @@ from ..agent.protocol import JobRequest
 from ..ledger.records import JobRecord, JobSpec
 from ..ledger.store import Ledger
 from ..platforms.connect import transport_for
-from ..platforms.model import Platform, TransportKind
+from ..platforms.model import Platform
 from ..platforms.selection import HostPicker, first_answer
 from ..runners.registry import RunnerLoadError, runner_class
 from ..states import JobState
@@ -269,7 +269,7 @@ class Controller:
 
 def make_caller(platform: Platform, transport: Transport, home: Path) -> HostCaller:
     """The way batches reach this platform's hosts."""
-    if platform.transport is TransportKind.SSH_FREE:
+    if not transport.runs_agent:
         try:
             return SshFreeCaller(platform, transport, home)
         except SshFreeError as exc:

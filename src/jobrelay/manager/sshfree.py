@@ -36,8 +36,8 @@ from ..engine.jobhost import HostTrouble, JobFiles, JobHost, Slot
 from ..engine.verbs import Engine
 from ..jobscript.assemble import write_job_files
 from ..platforms.model import Platform
+from ..processes import CommandResult, run_command
 from ..runners.base import BatchRunner, RunnerOptions
-from ..runners.execute import CommandResult, run_command
 from ..runners.registry import BUILTIN, RunnerLoadError, runner_class
 from ..status import keys
 from ..status.facts import StatusFacts

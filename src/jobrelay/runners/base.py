@@ -14,8 +14,8 @@ import enum
 import re
 from abc import ABC, abstractmethod
 
-from ..records import dataclass, field
-from .execute import CommandExecutor, CommandResult
+from ..host_dataclasses import dataclass, field
+from ..processes import CommandExecutor, CommandResult
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from ..processes import CommandResult
 from .base import (
     BatchRunner,
     Directives,
@@ -27,7 +28,6 @@ from .base import (
     check_id,
 )
 from .directive_text import check_job_dir, directive_token, minutes_ceil, safe_job_name
-from .execute import CommandResult
 from .scheduler_text import kill_outcomes, only_lines_matching
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 
+from ..processes import CommandResult
 from .base import (
     BatchRunner,
     Directives,
@@ -29,7 +30,6 @@ from .base import (
     check_id,
 )
 from .directive_text import check_job_dir, directive_token, safe_job_name
-from .execute import CommandResult
 from .exit_status import signal_name
 from .scheduler_text import kill_outcomes, only_lines_matching
 

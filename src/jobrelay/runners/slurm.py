@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 
+from ..processes import CommandExecutor, CommandResult
 from .base import (
     BatchRunner,
     Directives,
@@ -39,7 +40,6 @@ from .base import (
     check_id,
 )
 from .directive_text import check_job_dir, directive_token, safe_job_name
-from .execute import CommandExecutor, CommandResult
 from .exit_status import from_code_signal, from_wait_status
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
