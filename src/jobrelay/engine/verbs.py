@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from ..agent.protocol import JobReply, JobRequest
+from .protocol import JobReply, JobRequest
 from ..host_dataclasses import fields, replace
 from ..runners.base import (
     Directives,
