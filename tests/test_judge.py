@@ -110,6 +110,8 @@ class Case:
     runner_id: Optional[str] = None  # the reply's runner id (submit)
     resubmit_refused: bool = False
     not_started: bool = False
+    kill_verified: bool = False
+    kill_detail: Optional[str] = None
     unreachable: bool = False  # the call could not reach the host
     call_error: Optional[str] = None
 
@@ -124,6 +126,7 @@ class Case:
             "r/7", "r/jobs/7-j", self.verb, error=self.reply_error, status=self.facts,
             runner=self.runner.info, runner_error=self.runner.error, runner_id=self.runner_id,
             in_progress=self.in_progress, resubmit_refused=self.resubmit_refused,
+            kill_verified=self.kill_verified, kill_detail=self.kill_detail,
         )  # fmt: skip
         return Look(self.verb, "login2", reply, call_error=self.call_error)
 
@@ -270,6 +273,26 @@ CASES = [
          verb="kill", reply_error="kill failed: scancel: exit 1"),
     Case("kill: already finished", OK, NOT_ASKED, prev(S.RUNNING, kill=True), S.SUCCEEDED,
          verb="kill"),
+    Case("kill verified, runner gone, no exit recorded: killed at once", STARTED, GONE,
+         prev(S.RUNNING, kill=True), S.KILLED, {"exit_code": None}, "the runner no longer",
+         verb="kill", kill_verified=True, kill_detail="cancelled; the runner no longer has it"),
+    Case("kill verified, but the job had ended well: succeeded", OK, NOT_ASKED,
+         prev(S.RUNNING, kill=True), S.SUCCEEDED, {"exit_code": 0}, verb="kill",
+         kill_verified=True, kill_detail="cancelled; its status file records the end"),
+    Case("kill not verified: the reason is the error, state kept", STARTED, NOT_ASKED,
+         prev(S.RUNNING, kill=True), S.RUNNING,
+         {"error": "kill: kill not verified: still running (R) after 60 s"}, verb="kill",
+         reply_error="kill not verified: still running (R) after 60 s"),
+    Case("another submission's job dir: error only, nothing of it reported", None, NOT_ASKED,
+         prev(S.RUNNING), S.RUNNING, {"error": "job dir r/x on h holds submission a/1/1",
+         "touched": False}, reply_error="job dir r/x on h holds submission a/1/1", reply=True),
+    # -- a vanished job dir: said, then lost after the runner forgets it twice ------------
+    Case("no status file, runner running: running, the missing dir said", NO_FILE, RUNNING,
+         prev(S.RUNNING), S.RUNNING,
+         {"error": "no job.status in r/jobs/7-j on login2: the job dir is gone"}),
+    Case("no status file, runner gone, second look: lost, the missing dir said", NO_FILE, GONE,
+         prev(S.RUNNING, forgot=1), S.LOST,
+         {"error": "no job.status in r/jobs/7-j on login2: the job dir is gone"}, "2 looks"),
     # -- submit replies -------------------------------------------------------------------
     Case("submit accepted: submitted on the host that answered", QUEUED, NOT_ASKED,
          Prev(S.SUBMITTING, host=None), S.SUBMITTED, {"runner_id": "42", "host": "login2"},

@@ -124,8 +124,38 @@ def test_job_dirs_are_unique_and_path_safe(ledger: Ledger) -> None:
     for job in jobs:
         head, jobs_dir, leaf = job.job_dir.split("/")
         assert (head, jobs_dir) == ("r", "jobs")
-        assert leaf.startswith(f"{job.id}-")
+        assert leaf.startswith(f"{ledger.ledger_id[:16]}-{job.id}-")
         assert all(c.isalnum() or c in "._-" for c in leaf)
+
+
+def test_each_ledger_has_its_own_id_and_job_dirs(tmp_path: Path) -> None:
+    """Two ledgers (two homes, two machines) using one run name never share a job dir."""
+    with Ledger.open(tmp_path / "a.db") as a, Ledger.open(tmp_path / "b.db") as b:
+        (ja,) = a.create_jobs([spec("r", "job.sh")])
+        (jb,) = b.create_jobs([spec("r", "job.sh")])
+        assert a.ledger_id != b.ledger_id and len(a.ledger_id) == 32
+        assert (ja.id, ja.submit_num) == (jb.id, jb.submit_num)  # same numbers ...
+        assert ja.job_dir != jb.job_dir  # ... different dirs
+        assert a.identity(ja) == f"{a.ledger_id}/{ja.id}/1" != b.identity(jb)
+    with Ledger.open(tmp_path / "a.db") as again:
+        assert again.ledger_id == a.ledger_id  # made once, kept
+
+
+def test_a_version_1_ledger_gets_an_id_when_opened(tmp_path: Path) -> None:
+    import sqlite3
+
+    from jobrelay.ledger.schema import _V1
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_V1)
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    conn.commit()
+    conn.close()
+    with Ledger.open(path) as ledger:
+        assert len(ledger.ledger_id) == 32
+        (job,) = ledger.create_jobs([spec("r", "x")])
+        assert job.job_dir.startswith(f"r/jobs/{ledger.ledger_id[:16]}-")
 
 
 @pytest.mark.parametrize(

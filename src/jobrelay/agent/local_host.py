@@ -34,6 +34,7 @@ def file_stamp(path: str) -> str:
 class LocalJobHost(JobHost):
     def __init__(self, root: str) -> None:
         self.root = root  # absolute and real (jobdirs.expand_root)
+        self.name = os.uname().nodename
 
     def place(self, slots: Sequence[Slot]) -> None:
         parents: Dict[str, str] = {}
@@ -55,7 +56,10 @@ class LocalJobHost(JobHost):
             if slot.unchanged:
                 # the controller holds what this file says: skip the read
                 slot.facts = StatusFacts(
-                    exists=True, runner_name=req.runner, runner_id=req.runner_id
+                    exists=True,
+                    identity=req.identity or None,  # that read found it the job's own
+                    runner_name=req.runner,
+                    runner_id=req.runner_id,
                 )
             else:
                 slot.facts = read_status_file(slot.status_path)

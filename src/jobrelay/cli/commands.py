@@ -122,18 +122,28 @@ def job_line(
 
 async def cmd_submit(controller: Controller, args: argparse.Namespace) -> int:
     items = submit_items(args)
+    if not args.wait:
+        return await submit_only(controller, args, items)
+    # the hold first: a refused command has submitted nothing
+    async with holding_runs(controller.home, [args.run]):
+        bar = Progress("submit", len(items))
+        jobs = await controller.submit(items, args.platform, args.run, bar.advance)
+        bar.close()
+        bar = Progress("wait", len(jobs))
+        jobs = await wait_final(controller, [j.id for j in jobs], args.timeout)
+        bar.close()
+    show(jobs, args.json)
+    if any(not j.state.is_final for j in jobs):
+        return 3
+    return outcome(jobs)
+
+
+async def submit_only(
+    controller: Controller, args: argparse.Namespace, items: list[SubmitItem]
+) -> int:
     bar = Progress("submit", len(items))
     jobs = await controller.submit(items, args.platform, args.run, bar.advance)
     bar.close()
-    if args.wait:
-        bar = Progress("wait", len(jobs))
-        async with holding_runs(controller.home, [args.run]):
-            jobs = await wait_final(controller, [j.id for j in jobs], args.timeout)
-        bar.close()
-        show(jobs, args.json)
-        if any(not j.state.is_final for j in jobs):
-            return 3
-        return outcome(jobs)
     show(jobs, args.json)
     return 1 if any(j.state is JobState.SUBMIT_FAILED for j in jobs) else 0
 
@@ -167,7 +177,8 @@ async def cmd_kill(controller: Controller, args: argparse.Namespace) -> int:
 
 async def cmd_wait(controller: Controller, args: argparse.Namespace) -> int:
     jobs = resolve(controller, args)
-    async with holding_runs(controller.home, [j.run for j in jobs]):
+    # only runs with jobs still to watch are held: waiting on finished jobs polls nothing
+    async with holding_runs(controller.home, [j.run for j in jobs if not j.state.is_final]):
         jobs = await wait_final(controller, [j.id for j in jobs], args.timeout)
     show(jobs, args.json)
     if any(not j.state.is_final for j in jobs):
@@ -184,8 +195,10 @@ async def cmd_logs(controller: Controller, args: argparse.Namespace) -> int:
 
 
 async def cmd_watch(controller: Controller, args: argparse.Namespace) -> int:
-    runs = [args.run] if args.run else [j.run for j in controller.ledger.find()]
-    async with holding_runs(controller.home, runs):
+    # only the runs with jobs it will poll: others may be waited on elsewhere
+    jobs = controller.ledger.find(run=args.run)
+    runs = {j.run for j in jobs if not j.state.is_final}
+    async with holding_runs(controller.home, sorted(runs)):
         return await watch(controller, args.run, args.interval)
 
 

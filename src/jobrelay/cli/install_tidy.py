@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..ledger.rows import ledger_prefix
 from ..manager.controller import Controller, ControllerError
 from ..manager.install import Installer, InstallFailure, target_key
 from ..manager.userfiles import InstallPathError
@@ -72,25 +73,41 @@ async def cmd_tidy(controller: Controller, args: argparse.Namespace) -> int:
         if platform.transport is not TransportKind.SSH or target_key(platform) in seen:
             continue
         seen.add(target_key(platform))
-        failure = await tidy_target(controller, platform, args.run)
-        if failure is None:
-            print(f"removed run {args.run!r} from {platform.install_target}")
-        else:
+        # this ledger's job dirs of the run: by their prefix, and older ones by name
+        prefix = ledger_prefix(controller.ledger.ledger_id)
+        here = target_key(platform)
+        legacy = sorted(
+            {
+                j.job_dir
+                for j in jobs
+                if target_key(controller.platforms.get(j.platform, platform)) == here
+                and not j.job_dir.startswith(f"{args.run}/jobs/{prefix}-")
+            }
+        )
+        said, failure = await tidy_target(controller, platform, args.run, prefix, legacy)
+        if failure is not None:
             print(f"jobrelay: tidy {platform.install_target}: {failure.error}", file=sys.stderr)
             status = 1
+        elif "removed" in said:
+            print(f"removed run {args.run!r} from {platform.install_target}")
+        else:
+            print(
+                f"removed this ledger's jobs of run {args.run!r} from {platform.install_target};"
+                " kept the run's dir: other ledgers' jobs are in it"
+            )
     return status
 
 
 async def tidy_target(
-    controller: Controller, platform: Platform, run: str
-) -> InstallFailure | None:
+    controller: Controller, platform: Platform, run: str, prefix: str, legacy: list[str]
+) -> tuple[str, InstallFailure | None]:
     inst = installer(controller, platform)
     errors = []
     for host in controller.picker(platform).candidates():
-        outcome = await inst.tidy(host, run, platform.command_timeout)
+        outcome = await inst.tidy(host, run, prefix, legacy, platform.command_timeout)
         if outcome.ok:
-            return None
+            return outcome.stdout, None
         errors.append(f"{host}: {outcome.describe()}")
         if not outcome.unreachable:
             break
-    return InstallFailure(platform.hosts[0], "; ".join(errors), unreachable=True)
+    return "", InstallFailure(platform.hosts[0], "; ".join(errors), unreachable=True)

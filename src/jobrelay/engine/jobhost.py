@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 
-from .protocol import JobReply, JobRequest
 from ..host_dataclasses import dataclass, field
 from ..processes import run_command
 from ..status import keys
+from .protocol import JobReply, JobRequest
 from .submit_lock import SubmitLock, submit_in_progress
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
@@ -73,6 +73,8 @@ class JobFiles:
 
 class JobHost(ABC):
     """Where job dirs are read and written and runner commands run."""
+
+    name = "the job host"  # how messages name the host
 
     def runner_options(self, options: RunnerOptions) -> RunnerOptions:
         """The runner options as this host needs them (SSH-free: the files are remote)."""

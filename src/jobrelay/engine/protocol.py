@@ -40,6 +40,9 @@ class JobRequest:
     # poll/kill: the id the controller's ledger holds. The agent ignores it (it
     # reads job.status); the SSH-free controller, which cannot write there, uses it.
     runner_id: str = ""
+    # the submission: "<ledger id>/<job id>/<submit num>", written into job.status
+    # at submit; a job dir whose file names another is never taken for this job's
+    identity: str = ""
     # poll: the status file's stamp from the controller's last read of it (a
     # reply's "stamp"), sent with runner and runner_id as that read found them.
     # While the file keeps that stamp the agent does not read it again and
@@ -59,7 +62,7 @@ class Request:
         jobs = []
         for job in self.jobs:  # by hand: asdict() copies every script recursively
             item: Dict[str, Any] = {"job": job.job, "dir": job.dir}
-            for name in ("runner", "name", "script", "runner_id", "seen"):
+            for name in ("runner", "name", "script", "runner_id", "seen", "identity"):
                 if getattr(job, name):
                     item[name] = getattr(job, name)
             if job.directives:
@@ -118,6 +121,7 @@ def parse_request(text: str) -> Request:
                 env=env,
                 runner_id=str(item.get("runner_id") or ""),
                 seen=str(item.get("seen") or ""),
+                identity=str(item.get("identity") or ""),
             )
         )
     options = data.get("runner_options") or {}
@@ -145,6 +149,7 @@ class JobReply:
     resubmit_refused: bool = False  # submit: the job dir shows an earlier submission
     in_progress: bool = False  # poll: another agent holds the job's submit lock right now
     kill_detail: Optional[str] = None  # kill: what happened
+    kill_verified: bool = False  # kill: the job is known gone (file records its end, or runner)
     stamp: Optional[str] = None  # poll: the status file's stamp when it was read
     unchanged: bool = False  # poll: the file still has the request's "seen" stamp; no status
     v: int = PROTOCOL_VERSION
@@ -175,12 +180,13 @@ _REPLY_FIELDS = (
     "resubmit_refused",
     "in_progress",
     "kill_detail",
+    "kill_verified",
     "stamp",
     "unchanged",
     "v",
 )
 _TEXT_FIELDS = ("error", "runner_error", "runner_id", "kill_detail", "stamp")
-_FLAG_FIELDS = ("resubmit_refused", "in_progress", "unchanged")
+_FLAG_FIELDS = ("resubmit_refused", "in_progress", "kill_verified", "unchanged")
 
 
 def info_dict(info: RunnerJobInfo) -> Dict[str, Any]:

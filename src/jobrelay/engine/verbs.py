@@ -1,8 +1,11 @@
-"""Submit, poll and kill, once for every kind of ``JobHost``.
+"""The engine: one verb over many jobs on one ``JobHost``; poll is here,
+submit and kill in their own modules.
 
 Each verb yields exactly one ``JobReply`` per job asked about, in request
 order, even when it fails on that job. The status file is read first; the
-runner is asked only about jobs the file cannot settle, once per runner.
+runner is asked only about jobs the file cannot settle, once per runner. A
+job dir whose status file names another submission (``JOB_IDENTITY``) is
+never taken for the job asked about.
 
 Host-side: standard library only, Python 3.8+.
 """
@@ -11,28 +14,24 @@ from __future__ import annotations
 
 import time
 
-from .protocol import JobReply, JobRequest
 from ..host_dataclasses import fields, replace
 from ..runners.base import (
-    Directives,
-    KillTarget,
     Runner,
     RunnerJobInfo,
     RunnerOptions,
     RunnerState,
-    SubmitRequest,
 )
 from ..runners.registry import RunnerLoadError, make_runner, runner_class
 from ..status import keys
 from ..status.facts import StatusFacts
-from .jobhost import HostTrouble, JobFiles, JobHost, Slot, failed, not_ready
+from .jobhost import HostTrouble, JobHost, Slot, failed, not_ready
+from .protocol import JobReply, JobRequest
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterator, List, Mapping, Sequence, Set
 
 SUBMIT_CHUNK = 200  # jobs whose submit locks are held at once
-NOT_SUBMITTED = "not submitted (no runner id in job.status): nothing to kill"
 
 
 def utc_now() -> str:
@@ -49,6 +48,10 @@ class Engine:
         self.options = host.runner_options(options)
         self._runners: Dict[str, Runner] = {}
 
+    @staticmethod
+    def now() -> str:
+        return utc_now()
+
     def runner(self, name: str) -> Runner:
         if name not in self._runners:
             self._runners[name] = make_runner(name, self.options)
@@ -60,10 +63,12 @@ class Engine:
         slots = [Slot(job) for job in jobs]
         self.host.place(slots)
         if self.verb == "submit":
+            from .submit import submit
+
             for start in range(0, len(slots), SUBMIT_CHUNK):
                 chunk = slots[start : start + SUBMIT_CHUNK]
                 try:
-                    self.submit(chunk)
+                    submit(self, chunk)
                 except HostTrouble as exc:
                     if start == 0:
                         raise  # nothing done yet: the controller may try another host
@@ -72,7 +77,9 @@ class Engine:
         elif self.verb == "poll":
             self.poll(slots)
         else:
-            self.kill(slots)
+            from .kill import kill
+
+            kill(self, slots)
         for slot in slots:
             yield slot.reply if slot.reply is not None else self.failed(slot)
 
@@ -113,6 +120,25 @@ class Engine:
         """The file alone says how the job ended."""
         return facts.finished and not self.may_requeue(facts)
 
+    def foreign(self, slot: Slot) -> bool:
+        """The job dir holds another submission's status file: that is the slot's
+        error, and nothing of the file is reported as this job's."""
+        facts, mine = slot.facts, slot.req.identity
+        if facts is None or not facts.exists or not mine or facts.identity == mine:
+            return False
+        if facts.identity is None and not (facts.runner_id or facts.started):
+            return False  # written before identities, and by no submission yet
+        other = (
+            f"submission {facts.identity}" if facts.identity else "a submission with no identity"
+        )
+        slot.error = (
+            f"job dir {slot.req.dir} on {self.host.name} holds {other}, not this job's "
+            f"({mine}): not {self.verb}ed. It belongs to another jobrelay ledger; use another "
+            "--run, or remove that dir once its jobs are done (jobrelay tidy from its ledger)"
+        )
+        slot.facts = None
+        return True
+
     def runner_groups(self, slots: Sequence[Slot]) -> Dict[str, List[Slot]]:
         """Slots by the runner that holds them (a runner that cannot load: their error)."""
         groups: Dict[str, List[Slot]] = {}
@@ -126,92 +152,19 @@ class Engine:
             groups.setdefault(name, []).append(slot)
         return groups
 
-    # -- submit ----------------------------------------------------------
-    def submit(self, slots: List[Slot]) -> None:
-        # Each job's lock is held from before its files are written until its
-        # runner id is recorded; chunks bound the locks held at once.
-        held: List[Slot] = []
-        try:
-            for slot in not_ready(slots):
-                try:
-                    self.runner(slot.req.runner)
-                    if self.host.lock(slot):
-                        held.append(slot)
-                    else:
-                        slot.error = "another agent is submitting this job right now"
-                except RunnerLoadError as exc:
-                    slot.error = str(exc)
-                except OSError as exc:
-                    slot.error = f"submit: cannot make the job dir: {exc.strerror or exc}"
-            self.read(held, before_submit=True)
-            for slot in not_ready(held):
-                facts = slot.facts or StatusFacts()
-                if facts.runner_id or facts.started:
-                    # Submitted before (e.g. the controller died before it heard): never twice.
-                    slot.reply = self.reply(
-                        slot, runner_id=facts.runner_id, resubmit_refused=True, status=facts
-                    )
-            files = [(slot, self.job_files(slot)) for slot in not_ready(held)]
-            self.host.write_jobs([(slot, jf) for slot, jf in files if slot.error is None])
-            for name, group in self.runner_groups(not_ready(held)).items():
-                self.start(self.runner(name), group)
-        finally:
-            for slot in held:
-                self.host.unlock(slot)
-
-    def job_files(self, slot: Slot) -> JobFiles:
-        from ..jobscript.assemble import JobSpec, assemble
-
-        req = slot.req
-        runner = self.runner(req.runner)
-        submitted = utc_now()
-        try:
-            header = runner.header_lines(directives(req.directives), slot.path)
-            text = assemble(
-                JobSpec(
-                    job_ref=req.job,
-                    name=req.name,
-                    job_dir=slot.path,
-                    runner_header=header,
-                    env=req.env,
-                )
-            )
-        except (ValueError, TypeError) as exc:
-            slot.error = f"submit: {exc}"
-            return JobFiles("", "")
-        slot.job_text = text
-        slot.facts = StatusFacts(exists=True, runner_name=runner.name, submit_time=submitted)
-        lines = (
-            (keys.VERSION, keys.FORMAT_VERSION),
-            (keys.RUNNER_NAME, runner.name),
-            (keys.SUBMIT_TIME, submitted),
-        )
-        return JobFiles(text, req.script, lines)
-
-    def start(self, runner: Runner, group: List[Slot]) -> None:
-        """Hand the group to its runner (one call: the background runner starts
-        all from one launcher, batch schedulers overlap their commands)."""
-        requests = [SubmitRequest(s.path, s.job_file, s.job_text) for s in group]
-        for slot, outcome in zip(group, runner.submit(requests, self.host.run)):  # noqa: B905
-            if outcome.runner_id is None:
-                slot.error = outcome.error or "runner gave no job id"
-                continue
-            slot.facts = replace(slot.facts or StatusFacts(), runner_id=outcome.runner_id)
-            try:
-                self.host.append_status(slot, [(keys.RUNNER_ID, outcome.runner_id)])
-                error = None
-            except OSError as exc:
-                # The runner has the job: say so, with the trouble, never "not submitted".
-                error = f"the runner took the job but job.status could not record it: {exc}"
-            # The reply tells of the submission itself, not of what the job did
-            # since (a fast job may have ended already): polls report progress.
-            slot.reply = self.reply(
-                slot, runner_id=outcome.runner_id, status=slot.facts, error=error
-            )
-
     # -- poll ------------------------------------------------------------
     def poll(self, slots: List[Slot]) -> None:
         self.read(not_ready(slots), use_seen=True)
+        for slot in not_ready(slots):
+            facts = slot.facts
+            if self.foreign(slot):
+                continue
+            if facts is not None and not facts.exists and slot.req.runner_id:
+                # no status file (the job dir vanished?): the runner, asked by
+                # the id the controller holds, tells whether the job lives on
+                slot.facts = replace(
+                    facts, runner_id=slot.req.runner_id, runner_name=slot.req.runner or None
+                )
         asks = [
             s
             for s in not_ready(slots)
@@ -284,79 +237,6 @@ class Engine:
             return False
         return True
 
-    # -- kill ------------------------------------------------------------
-    def kill(self, slots: List[Slot]) -> None:
-        live = not_ready(slots)
-        try:
-            self.host.read_status(live)
-        except HostTrouble:
-            # The files are out of reach, perhaps not the runner: kill by the
-            # ids the controller knows; the replies then carry no status.
-            for slot in live:
-                slot.error, slot.facts = None, None
-        targets: List[Slot] = []
-        for slot in not_ready(live):
-            facts = slot.facts
-            if facts is None and slot.req.runner_id:
-                slot.facts = StatusFacts(runner_name=slot.req.runner, runner_id=slot.req.runner_id)
-                targets.append(slot)
-            elif facts is not None and self.settled(facts):
-                slot.reply = self.kill_reply(slot, "already finished")
-            elif facts is None or not facts.runner_id:
-                slot.error = NOT_SUBMITTED
-            else:
-                targets.append(slot)
-        for name, group in self.runner_groups(targets).items():
-            self.kill_group(self.runner(name), group)
-
-    def kill_group(self, runner: Runner, group: List[Slot]) -> None:
-        targets = [
-            KillTarget(self.runner_id(s), s.facts.pid if s.facts else None, s.path) for s in group
-        ]
-        outcomes = runner.kill(targets, self.host.run)  # one per target, in order
-        pairs = list(zip(group, outcomes))  # noqa: B905 (strict= is 3.10+)
-        # what the kill left in the files (not for jobs whose files are out of reach)
-        self.look_again([s for s, o in pairs if o.ok and s.facts is not None and s.facts.exists])
-        for slot, outcome in pairs:
-            if not outcome.ok:
-                slot.error = f"kill failed: {outcome.detail}"
-                continue
-            facts = slot.facts
-            if runner.kill_verifies_gone and facts and facts.exists and not facts.finished:
-                self.record_killed(slot, facts)
-            slot.reply = self.kill_reply(slot, outcome.detail or "killed")
-
-    def record_killed(self, slot: Slot, facts: StatusFacts) -> None:
-        """The wrapper died before it could record (e.g. SIGKILL after the grace
-        period): record the exit once, saying who wrote it."""
-        now = utc_now()
-        lines = [
-            (keys.EXIT, "failed"),
-            (keys.EXIT_SIGNAL, "KILL"),
-            (keys.EXIT_CODE, "137"),
-            (keys.EXIT_TIME, now),
-            (keys.EXIT_BY, "agent"),
-        ]
-        try:
-            self.host.append_status(slot, lines)
-        except OSError as exc:
-            slot.error = f"killed, but job.status could not record it: {exc}"
-            return
-        slot.facts = replace(
-            facts, exit="failed", exit_signal="KILL", exit_code=137, exit_time=now, exit_by="agent"
-        )
-
-    def kill_reply(self, slot: Slot, detail: str) -> JobReply:
-        facts = slot.facts
-        status = facts if facts is not None and facts.exists else None
-        return self.reply(
-            slot,
-            status=status,
-            runner_id=facts.runner_id if facts else None,
-            kill_detail=detail,
-            error=slot.error,
-        )
-
 
 def runner_options(raw: Mapping[str, Any]) -> RunnerOptions:
     """The request's runner options (unknown names ignored: a newer controller)."""
@@ -365,14 +245,3 @@ def runner_options(raw: Mapping[str, Any]) -> RunnerOptions:
     if "command_prefix" in values:
         values["command_prefix"] = tuple(values["command_prefix"])
     return RunnerOptions(**values)
-
-
-def directives(raw: Mapping[str, Any]) -> Directives:
-    known = {f.name for f in fields(Directives)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"unknown directive(s): {', '.join(unknown)}")
-    values = dict(raw)
-    if "raw" in values:
-        values["raw"] = tuple(str(line) for line in values["raw"])
-    return Directives(**values)

@@ -131,7 +131,21 @@ def check_run(run: str) -> str:
     return run
 
 
-def job_dir_for(run: str, job_id: int, name: str) -> str:
-    """Job dir relative to the run root: the id makes it unique, the slug readable."""
+#: hex digits of the ledger id that start its job dirs' names: 64 bits, so two
+#: ledgers' job dirs never meet (and if they did, the agent's identity check
+#: would refuse the second submission)
+LEDGER_PREFIX_DIGITS = 16
+
+
+def ledger_prefix(ledger_id: str) -> str:
+    """What every job dir name of this ledger starts with (``<prefix>-<id>-<slug>``)."""
+    return ledger_id[:LEDGER_PREFIX_DIGITS]
+
+
+def job_dir_for(run: str, ledger_id: str, job_id: int, name: str) -> str:
+    """Job dir relative to the run root: the ledger and the id make it unique
+    (two ledgers may use one run name), the slug makes it readable. Two levels
+    below the run dir, as always: jobs reach installed files at
+    ``$JOBRELAY_JOB_DIR/../..``."""
     slug = _SLUG_UNSAFE.sub("_", name)[:40].strip("._") or "job"
-    return f"{run}/jobs/{job_id}-{slug}"
+    return f"{run}/jobs/{ledger_prefix(ledger_id)}-{job_id}-{slug}"

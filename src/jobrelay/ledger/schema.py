@@ -3,17 +3,21 @@
 Version history (bump ``SCHEMA_VERSION`` and add a step to ``_MIGRATIONS``
 for every change; never edit a released step):
   1 — jobs, events, schema_version.
+  2 — ledger_meta: the ledger's own id (a UUID, made once), which every
+      submission carries into its job dir so that no other ledger's job dir
+      is ever taken for one of ours.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from typing import Any, Callable, Dict
 
 from .errors import SchemaError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -58,8 +62,19 @@ CREATE INDEX events_by_job ON events (job_id, id);
 CREATE TABLE schema_version (version INTEGER NOT NULL);
 """
 
+
+def _v2(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute("INSERT INTO ledger_meta VALUES ('ledger_id', ?)", (uuid.uuid4().hex,))
+
+
 # step that brings a ledger at version N-1 to version N
-_MIGRATIONS: Dict[int, Callable[[sqlite3.Connection], None]] = {}
+_MIGRATIONS: Dict[int, Callable[[sqlite3.Connection], None]] = {2: _v2}
+
+
+def ledger_id(conn: sqlite3.Connection) -> str:
+    (value,) = conn.execute("SELECT value FROM ledger_meta WHERE key = 'ledger_id'").fetchone()
+    return str(value)
 
 
 def configure(conn: sqlite3.Connection) -> None:

@@ -48,6 +48,8 @@ class Ledger:
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
         self.path = path
+        #: this ledger's own id, unique across ledgers and machines (made once)
+        self.ledger_id = schema.ledger_id(conn)
 
     # -- opening -------------------------------------------------------
     @classmethod
@@ -138,11 +140,15 @@ class Ledger:
                 assert job_id is not None  # an INSERT into a rowid table always has one
                 db.execute(
                     "UPDATE jobs SET job_dir = ? WHERE id = ?",
-                    (job_dir_for(spec.run, job_id, spec.name), job_id),
+                    (job_dir_for(spec.run, self.ledger_id, job_id, spec.name), job_id),
                 )
                 add_event(db, job_id, stamp, EventKind.CREATE, f"submit number {last + 1}")
                 created.append(job_id)
             return [self._get(db, i) for i in created]
+
+    def identity(self, job: JobRecord) -> str:
+        """The identity of ``job``'s submission: this ledger, the job, its submit number."""
+        return f"{self.ledger_id}/{job.id}/{job.submit_num}"
 
     def record_submitted(self, job_id: int, host: str, runner_id: str) -> JobRecord:
         """The runner accepted the job: ``submitting`` -> ``submitted``.

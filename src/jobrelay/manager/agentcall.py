@@ -215,7 +215,11 @@ def runner_options(platform: Platform) -> dict[str, Any]:
     """The RunnerOptions fields the agent gets for this platform."""
     # A runner command gets half the call's time: a hung squeue is timed out
     # and reported by the agent, not mistaken for an unreachable host.
-    options: dict[str, Any] = {"command_timeout": platform.command_timeout / 2}
+    options: dict[str, Any] = {
+        "command_timeout": platform.command_timeout / 2,
+        "kill_grace": platform.kill_grace,
+        "kill_timeout": platform.kill_timeout,
+    }
     if platform.cluster:
         options["cluster"] = platform.cluster
     if platform.runner_prefix:

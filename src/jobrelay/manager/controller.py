@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.protocol import JobRequest
-from ..ledger.records import JobRecord, JobSpec
+from ..ledger.records import JobRecord, JobSpec, JobUpdate
 from ..ledger.store import Ledger
 from ..platforms.connect import transport_for
 from ..platforms.model import Platform
@@ -95,8 +95,13 @@ class Controller:
         """Try ``hosts`` in order until one answers; remember the unreachable ones."""
         caller = self.caller(platform)
 
+        # a kill waits on the host until its jobs are verified gone
+        timeout = platform.command_timeout
+        if verb == "kill":
+            timeout += platform.kill_timeout
+
         async def attempt(host: str) -> AgentReply:
-            return await caller.call(host, verb, jobs, timeout=platform.command_timeout)
+            return await caller.call(host, verb, jobs, timeout=timeout)
 
         def unreachable(reply: AgentReply) -> str | None:
             if reply.unreachable and not reply.replies:
@@ -105,6 +110,17 @@ class Controller:
 
         async with self._slots:
             return await first_answer(self.picker(platform), hosts, attempt, unreachable)
+
+    def _request(self, job: JobRecord) -> JobRequest:
+        """A job as poll and kill ask about it: its dir, its submission, and what
+        the ledger knows of its runner."""
+        return JobRequest(
+            job=job.ref,
+            dir=job.job_dir,
+            runner=job.runner,
+            runner_id=job.runner_id or "",
+            identity=self.ledger.identity(job),
+        )
 
     # -- submit -----------------------------------------------------------
     async def submit(
@@ -165,6 +181,7 @@ class Controller:
                 script=texts[job.id],
                 directives=dict(job.directives),
                 env=dict(job.env),
+                identity=self.ledger.identity(job),
             )
             for job in batch
         ]
@@ -218,17 +235,24 @@ class Controller:
         self, verb: str, jobs: list[JobRecord], progress: Progress | None
     ) -> list[JobRecord]:
         groups: dict[tuple[str, str], list[JobRecord]] = {}
+        homeless: list[JobUpdate] = []
         for job in jobs:
             if job.state.is_final and verb == "poll" and job.state is not JobState.LOST:
                 continue
-            platform = self.platform(job.platform)
+            try:
+                platform = self.platform(job.platform)
+            except ControllerError as exc:
+                # its own error; every other job is still asked about
+                why = f"cannot {verb}: {exc}"
+                homeless.append(JobUpdate(job.id, error=why, reason=why, expect_state=job.state))
+                continue
             groups.setdefault(_group_key(platform, job), []).append(job)
+        fresh: dict[int, JobRecord] = dict(self.ledger.apply(homeless).jobs) if homeless else {}
         calls = []
         for (platform_name, where), members in groups.items():
             platform = self.platform(platform_name)
             for batch in _chunks(members, platform.max_poll_batch):
                 calls.append(self._visit(platform, where, verb, batch, progress))
-        fresh: dict[int, JobRecord] = {}
         for visited in await asyncio.gather(*calls):
             fresh.update(visited)
         # Jobs not visited were final (and final states are never left): as given.
@@ -245,7 +269,7 @@ class Controller:
         """One agent call for ``batch``; the batch's jobs as the ledger now holds them."""
         bound = where.startswith("host:")
         hosts = [where[5:]] if bound else self.picker(platform).candidates()
-        requests = [_request(job) for job in batch]
+        requests = [self._request(job) for job in batch]
         if verb == "poll":
             requests = [self.stamps.request(j.id, r) for j, r in zip(batch, requests, strict=True)]
         reply = await self._call(platform, hosts, verb, requests)
@@ -309,10 +333,3 @@ def _directive_dict(platform: Platform) -> dict[str, Any]:
     if d.raw:
         out["raw"] = list(d.raw)
     return out
-
-
-def _request(job: JobRecord) -> JobRequest:
-    """A job as poll and kill ask about it: by its dir, with what the ledger knows."""
-    return JobRequest(
-        job=job.ref, dir=job.job_dir, runner=job.runner, runner_id=job.runner_id or ""
-    )

@@ -94,6 +94,16 @@ class InstallRecord:
                 targets[key]["runs"] = [r for r in runs if r != run]
 
 
+#: $1 the run dir, $2 this ledger's job dir name prefix, then its older job
+#: dirs; the run dir goes only when no other ledger's jobs are left in it
+#: (tidy never removes another ledger's run)
+TIDY_SCRIPT = (
+    'run=$1; mine=$2; shift 2; rm -rf -- "$run/jobs/$mine"* "$@" || exit 1; '
+    'rmdir -- "$run/jobs" 2>/dev/null; '
+    'if [ -e "$run/jobs" ]; then echo kept; else rm -rf -- "$run" && echo removed; fi'
+)
+
+
 def runs_of(job_dirs: Sequence[str]) -> list[str]:
     """The runs a batch's job dirs (``<run>/jobs/<id>-<slug>``) belong to."""
     runs = set()
@@ -186,14 +196,26 @@ class Installer:
             return files, _failure(host, "installing files", pushed)
         return files, None
 
-    async def tidy(self, host: str, run: str, timeout: float) -> CommandOutcome:
-        """Remove a run's directory from the install target."""
+    async def tidy(
+        self, host: str, run: str, prefix: str, legacy: Sequence[str], timeout: float
+    ) -> CommandOutcome:
+        """Remove this ledger's job dirs of ``run`` (names starting ``prefix-``, and
+        ``legacy``: paths relative to the run root of its older job dirs), then
+        the run's dir unless other ledgers' jobs are in it.
+
+        The outcome's stdout says ``removed`` (the whole run dir) or ``kept``.
+        """
         if not run or run.startswith(("/", "~", "-")) or ".." in run.split("/"):
             raise ValueError(f"refusing to remove run dir {run!r}")
-        outcome = await self.transport.run(
-            host, ["rm", "-rf", "--", f"{self.root}/{run}"], timeout=timeout
-        )
-        if outcome.ok:
+        if not prefix.isalnum():
+            raise ValueError(f"refusing a job dir prefix {prefix!r}")
+        for rel in legacy:
+            if not rel.startswith(f"{run}/jobs/") or ".." in rel.split("/"):
+                raise ValueError(f"refusing to remove {rel!r}: not a job dir of run {run!r}")
+        argv = ["sh", "-c", TIDY_SCRIPT, "tidy", f"{self.root}/{run}", f"{prefix}-"]
+        argv += [f"{self.root}/{rel}" for rel in legacy]
+        outcome = await self.transport.run(host, argv, timeout=timeout)
+        if outcome.ok and "removed" in outcome.stdout:
             self.record.forget(self.key, run)
         return outcome
 

@@ -11,8 +11,9 @@ here, and each is a row of the table in tests/test_judge.py:
 - the state itself, by the precedence of ``reconcile.decide`` (the status
   file first, then the runner);
 - what the update carries besides the state: the host that answered, a
-  damaged status file, a failed kill, errors kept or cleared, the start of
-  unreachability, messages, a runner-forgot event.
+  damaged or missing status file, a kill that failed or was verified, errors
+  kept or cleared, the start of unreachability, messages, a runner-forgot
+  event.
 
 No I/O and no clock: the caller passes the time in ``Rules``.
 """
@@ -84,8 +85,22 @@ def judge(job: JobRecord, look: Look, rules: Rules) -> JobUpdate | None:
         # The file is the source of truth: say plainly that it is damaged.
         shown = "; ".join(facts.problems[:3])
         update = replace(update, error=f"status file {job.job_dir}/job.status: {shown}")
-    if reply is not None and reply.error and look.verb == "kill":
-        update = replace(update, error=f"kill: {reply.error}")
+    if facts is not None and not facts.exists and job.state is not JobState.SUBMITTING:
+        update = replace(
+            update, error=f"no job.status in {job.job_dir} on {look.host}: the job dir is gone"
+        )
+    if reply is not None and look.verb == "kill":
+        update = _after_kill(update, reply)
+    return update
+
+
+def _after_kill(update: JobUpdate, reply: JobReply) -> JobUpdate:
+    if reply.error:
+        return replace(update, error=f"kill: {reply.error}")
+    if reply.kill_verified and (update.state is KEEP or not update.state.is_final):
+        # the engine saw the job gone after the kill: no second look is needed
+        why = f"killed: {reply.kill_detail}" if reply.kill_detail else "killed"
+        return replace(update, state=JobState.KILLED, reason=why)
     return update
 
 

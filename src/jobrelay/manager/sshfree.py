@@ -75,6 +75,8 @@ class SshFreeCaller:
             cluster=platform.cluster,
             command_timeout=platform.command_timeout,
             command_prefix=tuple(platform.runner_prefix),
+            kill_grace=platform.kill_grace,
+            kill_timeout=platform.kill_timeout,
         )
         self.work = home / "sshfree" / re.sub(r"[^A-Za-z0-9_.-]", "_", platform.name)
         self.installs = 0  # HostCaller: nothing is ever installed on the host
@@ -108,7 +110,7 @@ class MirrorJobHost(JobHost):
         self, caller: SshFreeCaller, host: str, loop: asyncio.AbstractEventLoop, timeout: float
     ) -> None:
         self.caller = caller
-        self.host = host
+        self.host = self.name = host
         self.loop = loop
         self.timeout = timeout
         self.added = caller.work / "added"

@@ -279,4 +279,6 @@ _READERS: dict[str, Callable[[object], Any]] = {
     "multiplex": _bool,
     "control_persist": _int(1),  # ssh reads ControlPersist=0 as "forever": not allowed
     "submit_retry_budget": _int(0),
+    "kill_grace": _seconds(0.0),
+    "kill_timeout": _seconds(1.0),
 }

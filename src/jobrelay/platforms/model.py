@@ -50,6 +50,8 @@ class Platform:
     submit_retry_budget: int = 2  # extra submit attempts on other hosts after unreachable
     # poll/kill requests carry no scripts: one call (so one runner query) for many
     max_poll_batch: int = 1000
+    kill_grace: float = 5.0  # seconds a kill waits before the harder kill (TERM -> KILL)
+    kill_timeout: float = 60.0  # seconds a kill may take until the job is verified gone
 
 
 def embedded_default() -> dict[str, Platform]:

@@ -102,7 +102,8 @@ class RunnerOptions:
 
     cluster: Optional[str] = None  # Slurm --clusters
     command_timeout: float = 30.0  # seconds for any one runner command
-    kill_grace: float = 5.0  # seconds between TERM and KILL
+    kill_grace: float = 5.0  # seconds a kill waits before the harder kill (TERM -> KILL)
+    kill_timeout: float = 60.0  # seconds a kill may take to be verified (the job gone)
     use_sacct: bool = True  # Slurm: ask sacct for jobs that left squeue
     command_prefix: Tuple[str, ...] = ()  # e.g. ("runuser", "-u", "bob", "--") for SSH-free
     #: the job's files exist on the job host only, not where the runner's
@@ -146,6 +147,12 @@ class Runner(ABC):
     @abstractmethod
     def kill(self, targets: Sequence[KillTarget], run: CommandExecutor) -> List[KillOutcome]:
         """End each job; one outcome per target, in order. Already gone is ``ok``."""
+
+    def escalate(self, targets: Sequence[KillTarget], run: CommandExecutor) -> List[KillOutcome]:
+        """The harder kill, for jobs still there ``kill_grace`` after ``kill``
+        (the runner's own escalation, e.g. TERM then KILL, having not been
+        enough). By default: kill again."""
+        return self.kill(targets, run)
 
 
 class BatchRunner(Runner):
@@ -216,6 +223,11 @@ class BatchRunner(Runner):
     @abstractmethod
     def kill_command(self, ids: Sequence[str]) -> List[str]: ...
 
+    def force_kill_command(self, ids: Sequence[str]) -> Optional[List[str]]:
+        """The scheduler's forced cancel for jobs a plain cancel did not end
+        (``escalate``); None: cancel again."""
+        return None
+
     # -- running -------------------------------------------------------
     def submit(self, jobs: Sequence[SubmitRequest], run: CommandExecutor) -> List[SubmitOutcome]:
         """One submit command per job, up to ``submit_concurrency`` in flight
@@ -257,6 +269,13 @@ class BatchRunner(Runner):
         ids = [t.runner_id for t in targets]
         result = run(self.kill_command(ids), timeout=self.options.command_timeout)
         return self.parse_kill(ids, result)
+
+    def escalate(self, targets: Sequence[KillTarget], run: CommandExecutor) -> List[KillOutcome]:
+        ids = [t.runner_id for t in targets]
+        argv = self.force_kill_command(ids) if ids else None
+        if argv is None:
+            return self.kill(targets, run)
+        return self.parse_kill(ids, run(argv, timeout=self.options.command_timeout))
 
     def parse_kill(self, ids: Sequence[str], result: CommandResult) -> List[KillOutcome]:
         """One outcome per id from the cancel command's result (override for per-id output)."""

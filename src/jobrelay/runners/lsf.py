@@ -126,5 +126,9 @@ class LsfRunner(BatchRunner):
     def kill_command(self, ids: Sequence[str]) -> List[str]:
         return [*self.options.command_prefix, "bkill", *(check_id(i) for i in ids)]
 
+    def force_kill_command(self, ids: Sequence[str]) -> Optional[List[str]]:
+        # bkill -r: removes the job from LSF without waiting for the host to confirm its end
+        return [*self.options.command_prefix, "bkill", "-r", *(check_id(i) for i in ids)]
+
     def parse_kill(self, ids: Sequence[str], result: CommandResult) -> List[KillOutcome]:
         return kill_outcomes(ids, result, GONE_ON_KILL, False, CANCELLED)

@@ -181,6 +181,10 @@ class PbsRunner(BatchRunner):
     def kill_command(self, ids: Sequence[str]) -> List[str]:
         return [*self.options.command_prefix, "qdel", *(check_id(i) for i in ids)]
 
+    def force_kill_command(self, ids: Sequence[str]) -> Optional[List[str]]:
+        # qdel -W force: deletes the job even when its MoM does not answer (PBS Pro, Torque)
+        return [*self.options.command_prefix, "qdel", "-W", "force", *(check_id(i) for i in ids)]
+
     def parse_kill(self, ids: Sequence[str], result: CommandResult) -> List[KillOutcome]:
         return kill_outcomes(ids, result, GONE_ON_KILL)
 

@@ -34,7 +34,7 @@ from .scheduler_text import kill_outcomes
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
-    from typing import ClassVar, Dict, List, Mapping, Sequence
+    from typing import ClassVar, Dict, List, Mapping, Optional, Sequence
 
 GONE_ON_KILL = re.compile(r'job "?(\d+)"? does not exist')
 CANCELLED = re.compile(r"registered the job \d+ for deletion|deleted job \d+")
@@ -102,6 +102,10 @@ class SgeRunner(BatchRunner):
 
     def kill_command(self, ids: Sequence[str]) -> List[str]:
         return [*self.options.command_prefix, "qdel", *(check_id(i) for i in ids)]
+
+    def force_kill_command(self, ids: Sequence[str]) -> Optional[List[str]]:
+        # qdel -f: forced deletion, for a job a plain qdel leaves running (unreachable execd)
+        return [*self.options.command_prefix, "qdel", "-f", *(check_id(i) for i in ids)]
 
     def parse_kill(self, ids: Sequence[str], result: CommandResult) -> List[KillOutcome]:
         return kill_outcomes(ids, result, GONE_ON_KILL, False, CANCELLED)

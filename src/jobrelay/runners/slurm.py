@@ -222,22 +222,31 @@ class SlurmRunner(BatchRunner):
         return self.parse_sacct(result.stdout, ids)
 
     # -- killing -------------------------------------------------------
-    def kill_command(self, ids: Sequence[str]) -> List[str]:
+    def kill_command(self, ids: Sequence[str], *extra: str) -> List[str]:
         parts = [split_id(i) for i in ids]
         clusters = sorted({c for _, c in parts if c})
-        argv = [*self.options.command_prefix, "scancel"]
+        argv = [*self.options.command_prefix, "scancel", *extra]
         if clusters:
             argv.append(f"--clusters={','.join(clusters)}")
         return [*argv, *sorted({job for job, _ in parts})]
 
     def kill(self, targets: Sequence[KillTarget], run: CommandExecutor) -> List[KillOutcome]:
         """One scancel per cluster (ids overlap between clusters)."""
+        return self._scancel(targets, run)
+
+    def escalate(self, targets: Sequence[KillTarget], run: CommandExecutor) -> List[KillOutcome]:
+        """SIGKILL to every process of the job, batch shell included (``--full``)."""
+        return self._scancel(targets, run, "--signal=KILL", "--full")
+
+    def _scancel(
+        self, targets: Sequence[KillTarget], run: CommandExecutor, *extra: str
+    ) -> List[KillOutcome]:
         by_cluster: Dict[Optional[str], List[str]] = {}
         for target in targets:
             by_cluster.setdefault(split_id(target.runner_id)[1], []).append(target.runner_id)
         outcome: Dict[str, KillOutcome] = {}
         for ids in by_cluster.values():
-            result = run(self.kill_command(ids), timeout=self.options.command_timeout)
+            result = run(self.kill_command(ids, *extra), timeout=self.options.command_timeout)
             for runner_id in ids:
                 outcome[runner_id] = _kill_outcome(runner_id, result)
         return [outcome[t.runner_id] for t in targets]

@@ -24,6 +24,7 @@ class StatusFacts:
     """The settled view of one job.status: last value of each key wins."""
 
     exists: bool = False
+    identity: Optional[str] = None  # the submission that wrote the file (docs/status-file.md)
     runner_name: Optional[str] = None
     runner_id: Optional[str] = None
     submit_time: Optional[str] = None
@@ -52,6 +53,7 @@ class StatusFacts:
 # Scalar fields in reply order; empty ones are left out of the wire form.
 _SCALARS = (
     "exists",
+    "identity",
     "runner_name",
     "runner_id",
     "submit_time",

@@ -16,6 +16,7 @@ ERR_FILE = "job.err"
 FORMAT_VERSION = "1"
 
 VERSION = "JOB_STATUS_VERSION"  # format version, first line written at submit
+IDENTITY = "JOB_IDENTITY"  # the submission: "<ledger id>/<job id>/<submit num>", at submit
 RUNNER_NAME = "JOB_RUNNER_NAME"  # written by the agent at submit
 RUNNER_ID = "JOB_RUNNER_ID"  # written by the agent at submit
 SUBMIT_TIME = "JOB_SUBMIT_TIME"  # written by the agent at submit

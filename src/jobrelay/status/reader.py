@@ -32,6 +32,7 @@ KEY_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 _INT_KEYS = {keys.PID: "pid", keys.EXIT_CODE: "exit_code"}
 _TEXT_KEYS = {
+    keys.IDENTITY: "identity",
     keys.RUNNER_NAME: "runner_name",
     keys.RUNNER_ID: "runner_id",
     keys.SUBMIT_TIME: "submit_time",
@@ -266,6 +267,7 @@ def _facts(state: _State) -> StatusFacts:
 
     return StatusFacts(
         exists=True,
+        identity=text("identity"),
         runner_name=text("runner_name"),
         runner_id=text("runner_id"),
         submit_time=text("submit_time"),
