@@ -190,7 +190,7 @@ def test_kill_minus_nine_of_the_cli_mid_submit_loses_and_repeats_nothing(
     def some_reached_the_runner() -> bool:
         return any(
             "JOB_RUNNER_ID=" in p.read_text(errors="replace")
-            for p in cli.run_root.glob("default/jobs/*/*/job.status")
+            for p in cli.run_root.glob("default/jobs/*/job.status")
         )
 
     wait_for(some_reached_the_runner, what="the first submissions")
