@@ -24,6 +24,10 @@ from .rsync import files_from, pull_argv, push_argv
 
 DEFAULT_SSH_COMMAND = ("ssh", "-oBatchMode=yes", "-oConnectTimeout=10")
 SSH_FAILURE = 255  # ssh's own exit status: it could not connect or authenticate
+#: rsync's exit when its ssh died before the transfer began: 255 or, when
+#: rsync wrote to the pipe first (a race), 12 "error in rsync protocol data stream"
+RSYNC_PROTOCOL_ERROR = 12
+CONNECT_FAILURES = ("ssh: connect to host", "ssh: Could not resolve hostname")
 # stderr of an ssh whose multiplexed session failed before the command started
 MUX_FAILURE_SIGNS = (
     "mux_client",
@@ -230,5 +234,14 @@ def _outcome(result: CommandResult) -> CommandOutcome:
     if result.start_error:
         stderr = f"cannot run: {result.start_error}"
     # a timeout with no output at all: we never got as far as the remote command
-    unreachable = result.returncode == SSH_FAILURE or (result.timed_out and not result.stdout)
+    unreachable = (
+        result.returncode == SSH_FAILURE
+        or (result.timed_out and not result.stdout)
+        or (result.returncode == RSYNC_PROTOCOL_ERROR and _connect_failed(stderr))
+    )
     return CommandOutcome(result.returncode, result.stdout, stderr, result.timed_out, unreachable)
+
+
+def _connect_failed(stderr: str) -> bool:
+    """ssh's own word that it never reached the host (its errors start "ssh: ")."""
+    return any(line.startswith(CONNECT_FAILURES) for line in stderr.splitlines())
