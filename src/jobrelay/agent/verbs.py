@@ -23,6 +23,7 @@ from ..runners.base import (
     SubmitOutcome,
     SubmitRequest,
 )
+from ..runners.directives import from_wire
 from ..runners.execute import run_command
 from ..runners.registry import RunnerLoadError, make_runner, runner_class
 from ..status import keys
@@ -379,14 +380,9 @@ def runner_options(raw: Mapping[str, Any]) -> RunnerOptions:
 
 
 def directives(raw: Mapping[str, Any]) -> Directives:
-    known = {f.name for f in fields(Directives)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"unknown directive(s): {', '.join(unknown)}")
-    values = dict(raw)
-    if "raw" in values:
-        values["raw"] = tuple(str(line) for line in values["raw"])
-    return Directives(**values)
+    """A submit request's directives, checked by the one schema (the controller
+    checked them before sending; an older or foreign one may not have)."""
+    return from_wire(raw)
 
 
 def info_dict(info: RunnerJobInfo) -> Dict[str, Any]:
