@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from jobrelay.agent.build import build_zipapp  # noqa: E402
 from jobrelay.jobscript.assemble import JobSpec, assemble, write_job_files  # noqa: E402
+from jobrelay.zipapps import build_agent  # noqa: E402
 
 HOST_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 TRIVIAL = "#!/bin/bash\ntrue\n"
@@ -48,7 +48,7 @@ def wall(argv: list[str], stdin: bytes = b"") -> float:
 
 def agent_start(work: Path, starts: int) -> tuple[float, float]:
     """Median wall time of the agent (empty poll) and of the bare interpreter, alternated."""
-    agent = build_zipapp(work / "agent")
+    agent = build_agent(work / "agent")
     root = work / "agent-root"
     root.mkdir()
     request = json.dumps({"v": 1, "verb": "poll", "run_root": str(root), "jobs": []}).encode()

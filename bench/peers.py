@@ -37,7 +37,7 @@ from peers_poll import poll_stage  # noqa: E402
 from peers_report import Row, host_python_version, render, write_doc  # noqa: E402
 from peers_troika import TroikaSite, troika_version  # noqa: E402
 
-from jobrelay.agent.build import build_zipapp  # noqa: E402
+from jobrelay.zipapps import build_agent  # noqa: E402
 
 HOST_PYTHON = "/usr/bin/python3"
 
@@ -48,7 +48,7 @@ def log(t_start: float, text: str) -> None:
 
 def cold_start(work: Path, starts: int) -> Row:
     """The host-side command's start, locally with the host's Python (no ssh)."""
-    agent = build_zipapp(work / "agent")
+    agent = build_agent(work / "agent")
     empty = json.dumps({"v": 1, "verb": "poll", "run_root": str(work), "jobs": []})
     a_s: list[float] = []
     c_s: list[float] = []

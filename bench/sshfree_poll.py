@@ -57,13 +57,13 @@ async def main(n: int, cycles: int) -> None:
         t = time.perf_counter()
         sub = await caller.call(host, "submit", jobs, timeout=120)
         print(f"submit {n} jobs (1 rsync push + {n} sbatch): {time.perf_counter() - t:.2f} s")
-        ids = {ref: line.get("runner_id", "") for ref, line in sub.replies.items()}
+        ids = {ref: line.runner_id or "" for ref, line in sub.replies.items()}
         asked = [JobRequest(job=j.job, dir=j.dir, runner_id=ids[j.job]) for j in jobs]
         # The test node has 16 CPUs: the rest of the jobs stay pending (also asked about).
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             reply = await caller.call(host, "poll", asked, timeout=120)
-            started = [r for r in reply.replies.values() if r["status"].get("start_time")]
+            started = [r for r in reply.replies.values() if r.status and r.status.started]
             if len(started) >= min(n, 16):
                 break
             await asyncio.sleep(1)
@@ -72,7 +72,7 @@ async def main(n: int, cycles: int) -> None:
             t = time.perf_counter()
             reply = await caller.call(host, "poll", asked, timeout=120)
             times.append(time.perf_counter() - t)
-            states = {r["runner"]["state"] for r in reply.replies.values()}
+            states = {r.runner.state.value for r in reply.replies.values() if r.runner}
             assert states <= {"running", "pending"}, states
         print(
             f"poll cycle, {n} running or pending jobs (1 rsync pull + 1 squeue): "

@@ -14,9 +14,9 @@ import pytest
 from conftest import Infra, require
 from job_dirs import user_dir
 
+from jobrelay.processes import run_command
 from jobrelay.runners.at import AtRunner
 from jobrelay.runners.base import KillTarget, RunnerOptions, RunnerState, SubmitRequest
-from jobrelay.runners.execute import run_command
 
 USER = "rjhost1"
 DEADLINE = 120.0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from job_dirs import live_session, make_job, status_lines, wait_for
 
+from jobrelay.processes import run_command
 from jobrelay.runners.background import BackgroundRunner, parse_id, read_proc_stat
 from jobrelay.runners.base import (
     Directives,
@@ -18,7 +19,6 @@ from jobrelay.runners.base import (
     RunnerState,
     SubmitRequest,
 )
-from jobrelay.runners.execute import run_command
 from jobrelay.status import keys
 from jobrelay.status.reader import read_status_file
 
@@ -188,7 +188,7 @@ def test_jobs_survive_the_submitting_process(tmp_path: Path) -> None:
         sys.path.insert(0, {str(src)!r})
         from jobrelay.runners.background import BackgroundRunner
         from jobrelay.runners.base import SubmitRequest
-        from jobrelay.runners.execute import run_command
+        from jobrelay.processes import run_command
         d = {str(job_dir)!r}
         (o,) = BackgroundRunner().submit([SubmitRequest(d, d + "/job", "")], run_command)
         print(o.runner_id)

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from cli_harness import Cli, local_cli
 
-from jobrelay.agent.verbs import directives as agent_directives
 from jobrelay.cli.job_input import UsageError, submit_items
 from jobrelay.cli.main import parser
+from jobrelay.engine.verbs import directives as agent_directives
 from jobrelay.manager.controller import SubmitItem
 from jobrelay.manager.job_directives import settle
 from jobrelay.platforms import ConfigError, Platform, load_config

@@ -22,7 +22,7 @@ from gate_harness import AGENT_NAME, SRC, Sandbox, make_sandbox, run_gate
 
 from jobrelay.gate.command_line import split_command
 from jobrelay.gate.decision import Refused
-from jobrelay.gate.zipapp_build import build_gate_zipapp
+from jobrelay.zipapps import build_gate
 
 RSYNC = shutil.which("rsync")
 HOST_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -35,7 +35,7 @@ def box(tmp_path: Path) -> Sandbox:
 
 def _forced_command_shell(box: Sandbox, gate_args: List[str]) -> Path:
     """A stand-in for ssh + sshd: ``SCRIPT HOST COMMAND...`` runs the gate."""
-    pyz = build_gate_zipapp(box.base / "jobrelay-gate.pyz")
+    pyz = build_gate(box.base / "jobrelay-gate.pyz")
     script = box.base / "fake-ssh"
     quoted = " ".join(f"'{a}'" for a in [HOST_PYTHON, "-S", str(pyz), *gate_args])
     # ssh joins the remote words with spaces; sshd hands them over as one string.
@@ -155,7 +155,7 @@ def test_agent_home_relative_path(box: Sandbox) -> None:
 
 
 def test_gate_runs_from_its_zipapp(box: Sandbox) -> None:
-    pyz = build_gate_zipapp(box.base / "g.pyz")
+    pyz = build_gate(box.base / "g.pyz")
     env = dict(os.environ, SSH_ORIGINAL_COMMAND="id")
     env.pop("PYTHONPATH", None)
     res = subprocess.run(
@@ -168,7 +168,7 @@ def test_gate_runs_from_its_zipapp(box: Sandbox) -> None:
     )
     assert res.returncode == 1
     assert res.stderr.startswith("jobrelay-gate: refused: command 'id' is not allowed")
-    assert build_gate_zipapp(box.base / "g2.pyz").read_bytes() == pyz.read_bytes()
+    assert build_gate(box.base / "g2.pyz").read_bytes() == pyz.read_bytes()
 
 
 def test_module_entry_point(box: Sandbox) -> None:

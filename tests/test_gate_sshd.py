@@ -24,7 +24,7 @@ import pytest
 from conftest import Infra, require
 from gate_harness import AGENT_NAME
 
-from jobrelay.gate.zipapp_build import build_gate_zipapp
+from jobrelay.zipapps import build_gate
 
 HOST = "host1"
 
@@ -93,7 +93,7 @@ def gated(infra: Infra) -> Iterator[GatedHost]:
     tag = f"gate-e2e-{os.getpid()}"
     work = Path(tempfile.mkdtemp(prefix="jobrelay-gate-"))
     work.chmod(0o755)  # the host user must read the gate
-    pyz = build_gate_zipapp(work / "jobrelay-gate.pyz")
+    pyz = build_gate(work / "jobrelay-gate.pyz")
     key = work / "key"
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", tag, "-f", str(key)], check=True

@@ -22,8 +22,8 @@ import pytest
 from conftest import Infra, require
 from job_dirs import user_dir, wait_for
 
-from jobrelay.agent.build import build_zipapp
 from jobrelay.runners.base import RunnerState
+from jobrelay.zipapps import build_agent
 
 USER = "rjhost1"
 
@@ -38,7 +38,7 @@ def root(infra: Infra) -> Iterator[Path]:
 def agent(infra: Infra, root: Path, verb: str, jobs: List[Dict[str, Any]], **options: Any) -> Any:
     pyz = root / "agent.pyz"
     if not pyz.exists():
-        built = build_zipapp(root / "build")
+        built = build_agent(root / "build")
         shutil.copy(built, pyz)
         pyz.chmod(0o755)
     request = {"v": 1, "verb": verb, "run_root": str(root / "run"), "jobs": jobs}

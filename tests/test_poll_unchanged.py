@@ -12,22 +12,25 @@ import json
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 from job_dirs import live_session, wait_for
 
-from jobrelay.agent.build import build_zipapp
-from jobrelay.agent.protocol import JobRequest
+from jobrelay.agent.protocol import JobReply, JobRequest
 from jobrelay.ledger.records import EventKind, JobRecord
 from jobrelay.ledger.store import Ledger
 from jobrelay.manager.agentcall import AgentReply, HostCaller
 from jobrelay.manager.controller import Controller, SubmitItem
-from jobrelay.manager.seen import UNCHANGED_WITHOUT_READ, SeenFiles
+from jobrelay.manager.stamps import UNCHANGED_WITHOUT_READ, StatusStamps
 from jobrelay.platforms.config import parse_platform
-from jobrelay.runners.background import read_proc_stat
+from jobrelay.runners.base import RunnerJobInfo, RunnerState
+from jobrelay.runners.proc_stat import read_proc_stat
 from jobrelay.states import JobState
+from jobrelay.status.facts import StatusFacts
+from jobrelay.zipapps import build_agent
 
 
 class Recorder:
@@ -48,7 +51,7 @@ class Recorder:
     async def close(self) -> None:
         await self.inner.close()
 
-    def last(self) -> tuple[JobRequest, dict[str, Any]]:
+    def last(self) -> tuple[JobRequest, JobReply]:
         verb, jobs, reply = self.calls[-1]
         assert verb == "poll" and len(jobs) == 1
         return jobs[0], reply.replies[jobs[0].job]
@@ -101,14 +104,14 @@ def test_unchanged_file_is_not_sent_again_and_every_change_is(
         (job,) = asyncio.run(ctl.submit([SubmitItem(script, "steps")], "loc", "r"))
         job = poll_until(ctl, job, JobState.RUNNING)
         _, first = rec.last()
-        assert "status" in first and first.get("stamp")
+        assert first.status is not None and first.stamp
 
         # Nothing happened: the controller sends the stamp back, the agent skips the file.
         job = poll(ctl, job)
         req, line = rec.last()
-        assert req.seen == first["stamp"] and req.runner == "background"
-        assert line.get("unchanged") is True and "status" not in line
-        assert line["runner"]["state"] == "running"
+        assert req.seen == first.stamp and req.runner == "background"
+        assert line.unchanged and line.status is None
+        assert line.runner is not None and line.runner.state is RunnerState.RUNNING
         assert job.state is JobState.RUNNING
 
         # The job appends a message: the next poll reads the file again and records it.
@@ -119,8 +122,9 @@ def test_unchanged_file_is_not_sent_again_and_every_change_is(
         )
         job = poll(ctl, job)
         _, line = rec.last()
-        assert "unchanged" not in line and line["status"]["messages"][-1]["text"] == "step one"
-        assert line["stamp"] != first["stamp"]
+        assert not line.unchanged and line.status is not None
+        assert line.status.messages[-1].text == "step one"
+        assert line.stamp != first.stamp
         details = [e.detail for e in ledger.events(job.id, [EventKind.MESSAGE])]
         assert details == ["step one"]
 
@@ -128,7 +132,7 @@ def test_unchanged_file_is_not_sent_again_and_every_change_is(
         flag2.touch()
         job = poll_until(ctl, job, JobState.SUCCEEDED)
         assert job.exit_code == 0
-        assert len(ctl.seen) == 0  # final jobs are forgotten
+        assert len(ctl.stamps) == 0  # final jobs are forgotten
         asyncio.run(ctl.close())
 
 
@@ -140,7 +144,7 @@ def test_a_runner_that_forgot_the_job_makes_the_agent_read_the_file(tmp_path: Pa
         (job,) = asyncio.run(ctl.submit([SubmitItem(script, "sleeper")], "loc", "r"))
         job = poll_until(ctl, job, JobState.RUNNING)
         job = poll(ctl, job)
-        assert rec.last()[1].get("unchanged") is True
+        assert rec.last()[1].unchanged
         # Behind jobrelay's back: the whole session dies at once, nothing is recorded.
         sid = int(str(job.runner_id).split(":")[0])
         for pid in live_session(sid):
@@ -149,8 +153,9 @@ def test_a_runner_that_forgot_the_job_makes_the_agent_read_the_file(tmp_path: Pa
         job = poll(ctl, job)
         req, line = rec.last()
         assert req.seen  # the controller still had the old stamp ...
-        assert "unchanged" not in line  # ... but the agent read the file again
-        assert line["runner"]["state"] == "gone" and line["status"]["runner_forgot"]
+        assert not line.unchanged  # ... but the agent read the file again
+        assert line.runner is not None and line.runner.state is RunnerState.GONE
+        assert line.status is not None and line.status.runner_forgot
         job = poll(ctl, job)
         assert job.state is JobState.LOST
         asyncio.run(ctl.close())
@@ -169,7 +174,7 @@ def test_agent_reads_the_file_when_the_stamp_differs_or_is_garbage(tmp_path: Pat
     status.write_text(f"JOB_RUNNER_NAME=background\nJOB_RUNNER_ID={runner_id}\n")
     st = os.stat(status)
     right = f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
-    agent = build_zipapp(tmp_path / "agent")
+    agent = build_agent(tmp_path / "agent")
     jobs = [
         {
             "job": f"r/{i}",
@@ -195,13 +200,17 @@ def test_agent_reads_the_file_when_the_stamp_differs_or_is_garbage(tmp_path: Pat
 
 
 def test_unchanged_without_an_earlier_read_is_an_error_not_a_guess() -> None:
-    seen = SeenFiles()
-    line = {"job": "r/1", "unchanged": True, "stamp": "1:2:3", "runner": {"state": "running"}}
-    facts, error = seen.facts(1, line)
-    assert facts is None and error == UNCHANGED_WITHOUT_READ
-    full = {"job": "r/1", "stamp": "1:2:3", "status": {"exists": True, "runner_id": "7:7"}}
-    facts, error = seen.facts(1, full)
-    assert error is None and facts is not None and facts.runner_id == "7:7"
+    stamps = StatusStamps()
+    running = RunnerJobInfo("7:7", RunnerState.RUNNING)
+    line = JobReply("r/1", "r/jobs/1-x", "poll", unchanged=True, stamp="1:2:3", runner=running)
+    got = stamps.resolve(1, line)
+    assert got.status is None and got.error == UNCHANGED_WITHOUT_READ
+    facts = StatusFacts(exists=True, runner_name="background", runner_id="7:7")
+    full = JobReply("r/1", "r/jobs/1-x", "poll", stamp="1:2:3", status=facts)
+    got = stamps.resolve(1, full)
+    assert got.error is None and got.status is not None and got.status.runner_id == "7:7"
+    got = stamps.resolve(1, line)  # now kept: the unchanged line stands for the last read
+    assert got.error is None and got.status == facts and not got.unchanged
     # a stamp that is not the one kept is refused as well
-    facts, error = seen.facts(1, dict(line, stamp="9:9:9"))
-    assert facts is None and error == UNCHANGED_WITHOUT_READ
+    got = stamps.resolve(1, replace(line, stamp="9:9:9"))
+    assert got.status is None and got.error == UNCHANGED_WITHOUT_READ

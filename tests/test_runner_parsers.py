@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence
 
 import pytest
 
+from jobrelay.processes import CommandResult
 from jobrelay.runners.at import AtRunner, at_commands, job_group, parse_atq, parse_ps
 from jobrelay.runners.base import (
     Directives,
@@ -20,7 +21,6 @@ from jobrelay.runners.base import (
     RunnerState,
     SubmitRequest,
 )
-from jobrelay.runners.execute import CommandResult
 from jobrelay.runners.lsf import LsfRunner
 from jobrelay.runners.pbs import PbsRunner, TorqueRunner
 from jobrelay.runners.sge import SgeRunner

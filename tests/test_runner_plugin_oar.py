@@ -27,8 +27,8 @@ import pytest
 from cli_harness import local_cli
 from test_runner_plugins import PluginCli, make_wheel
 
+from jobrelay.processes import CommandResult
 from jobrelay.runners.base import Directives, RunnerState
-from jobrelay.runners.execute import CommandResult
 
 PLUGINS = Path(__file__).resolve().parent / "runner_plugins"
 PLUGIN = PLUGINS / "oar_runner.py"

@@ -19,6 +19,7 @@ import pytest
 from conftest import ROOT, Infra, require, require_that
 from job_dirs import user_dir
 
+from jobrelay.processes import run_command
 from jobrelay.runners.base import (
     Directives,
     KillTarget,
@@ -27,7 +28,6 @@ from jobrelay.runners.base import (
     RunnerState,
     SubmitRequest,
 )
-from jobrelay.runners.execute import run_command
 from jobrelay.runners.slurm import SlurmRunner
 
 USER = "rjhost1"

@@ -11,6 +11,7 @@ from jobrelay.manager.controller import ControllerError, make_caller
 from jobrelay.manager.sshfree import SshFreeCaller
 from jobrelay.platforms.connect import transport_for
 from jobrelay.platforms.model import Platform, TransportKind
+from jobrelay.runners.slurm import SlurmRunner
 
 
 def plat(**kw: object) -> Platform:
@@ -47,8 +48,9 @@ def test_a_slurm_platform_gets_the_ssh_free_caller(tmp_path: Path) -> None:
     p = plat(cluster="RjTest2", runner_prefix=("runuser", "-u", "bob", "--"))
     caller = make_caller(p, transport_for(p), tmp_path)
     assert isinstance(caller, SshFreeCaller)
-    assert caller.runner.cluster == "rjtest2"
-    assert caller.runner.options.command_prefix == ("runuser", "-u", "bob", "--")
+    runner = SlurmRunner(caller.options)
+    assert runner.cluster == "rjtest2"
+    assert runner.options.command_prefix == ("runuser", "-u", "bob", "--")
 
 
 def test_runner_id_travels_in_the_request_and_is_optional() -> None:

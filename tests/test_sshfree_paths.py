@@ -18,7 +18,6 @@ import asyncio
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import Infra
@@ -88,13 +87,13 @@ def test_escaping_job_dirs_are_refused_on_every_verb(host: SshFreeHost, tmp_path
         assert reply.complete, reply
         for i, d in enumerate(ESCAPES):
             line = reply.replies[f"r/{i}"]
-            assert "job dir" in line["error"], (verb, d, line)
-            assert "runner_id" not in line
+            assert line.error and "job dir" in line.error, (verb, d, line)
+            assert line.runner_id is None
         assert "r/good" in reply.replies
         # the good job still went through its one rsync
         assert len(host.gate_lines()) - before >= 1
         if verb == "submit":
-            assert reply.replies["r/good"].get("runner_id"), reply.replies["r/good"]
+            assert reply.replies["r/good"].runner_id, reply.replies["r/good"]
     try:
         outside = host.inside("ls", "-a", str(Path(host.run_root).parent))
         assert f"escape-{tag}" not in outside.stdout
@@ -118,8 +117,8 @@ def test_a_symlinked_status_file_is_not_followed(host: SshFreeHost, tmp_path: Pa
         reply = call(
             host, tmp_path / "home", "poll", [JobRequest(job="r/evil", dir=job_dir, runner_id="1")]
         )
-        status: dict[str, Any] = reply.replies["r/evil"]["status"]
-        assert any("symlink" in p for p in status["problems"]), status
+        status = reply.replies["r/evil"].status
+        assert status is not None and any("symlink" in p for p in status.problems), status
         assert "root" not in repr(status)
     finally:
         host.inside("rm", "-rf", f"{host.run_root}/sfp-{tag}")

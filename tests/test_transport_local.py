@@ -21,14 +21,14 @@ def run(coro):  # type: ignore[no-untyped-def]
 def test_argv_arrives_byte_exact_without_a_shell(tmp_path: Path) -> None:
     out = run(LocalTransport().run("localhost", ["printf", "%s\\0", *HOSTILE], timeout=30))
     assert out.returncode == 0 and not out.timed_out and not out.unreachable
-    assert out.stdout.split(b"\0")[:-1] == [a.encode() for a in HOSTILE]
+    assert out.stdout.split("\0")[:-1] == HOSTILE
     assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()
 
 
 def test_stdin_exit_code_and_stderr() -> None:
     argv = ["sh", "-c", "cat; echo oops >&2; exit 3"]
     out = run(LocalTransport().run("localhost", argv, stdin=b"in\x00put", timeout=30))
-    assert (out.returncode, out.stdout, out.stderr) == (3, b"in\x00put", "oops\n")
+    assert (out.returncode, out.stdout, out.stderr) == (3, "in\x00put", "oops\n")
 
 
 def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
     script = f"echo started; (sleep 3; touch {marker}) & wait"
     out = run(LocalTransport().run("localhost", ["sh", "-c", script], timeout=1))
     assert out.timed_out and out.returncode is None
-    assert out.stdout == b"started\n"
+    assert out.stdout == "started\n"
     assert not out.unreachable
     run(asyncio.sleep(3.5))
     assert not marker.exists()

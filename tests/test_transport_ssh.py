@@ -57,7 +57,7 @@ async def client_ports(t: SshTransport, n: int) -> list[str]:
     for _ in range(n):
         out = await t.run("host1", ["sh", "-c", "echo $SSH_CONNECTION"], timeout=30)
         assert out.ok, out.describe()
-        ports.append(out.stdout.split()[1].decode())
+        ports.append(out.stdout.split()[1])
     return ports
 
 
@@ -82,7 +82,7 @@ def test_runs_as_the_host_user(ssh: list[str]) -> None:
             await t.close()
 
     out = run(go())
-    assert (out.returncode, out.stdout, out.unreachable) == (0, b"rjhost1\n", False)
+    assert (out.returncode, out.stdout, out.unreachable) == (0, "rjhost1\n", False)
 
 
 def test_hostile_arguments_arrive_byte_exact(ssh: list[str], infra: Infra) -> None:
@@ -95,7 +95,7 @@ def test_hostile_arguments_arrive_byte_exact(ssh: list[str], infra: Infra) -> No
 
     out = run(go())
     assert out.ok, out.describe()
-    assert out.stdout.split(b"\0")[:-1] == [a.encode() for a in HOSTILE]
+    assert out.stdout.split("\0")[:-1] == HOSTILE
     assert not (home(infra) / "PWNED").exists()
 
 
@@ -110,8 +110,8 @@ def test_tilde_expands_remotely_and_only_at_the_start(ssh: list[str], infra: Inf
             await t.close()
 
     out = run(go())
-    h = str(home(infra)).encode()
-    assert out.stdout.split(b"\0")[:-1] == [h + b"/a b", h, b"x~/y", b"~rjhost2"]
+    h = str(home(infra))
+    assert out.stdout.split("\0")[:-1] == [h + "/a b", h, "x~/y", "~rjhost2"]
 
 
 def test_stdin_and_exit_status(ssh: list[str]) -> None:
@@ -130,7 +130,7 @@ def test_stdin_and_exit_status(ssh: list[str]) -> None:
     out = run(go())
     assert (out.returncode, out.stdout, out.stderr, out.unreachable) == (
         7,
-        b"line1\nbin\x00ary",
+        "line1\nbin\x00ary",
         "err\n",
         False,
     )
@@ -213,7 +213,7 @@ def test_timeout_kills_ssh_and_keeps_output(ssh: list[str]) -> None:
 
     out = run(go())
     assert out.timed_out and out.returncode is None
-    assert out.stdout == b"started\n"
+    assert out.stdout == "started\n"
     assert not out.unreachable  # it had connected: the command spoke
 
 
@@ -281,7 +281,7 @@ def test_absolute_remote_root(ssh: list[str], infra: Infra, tmp_path: Path) -> N
 
     pushed, listed = run(go())
     assert pushed.ok, pushed.describe()
-    assert listed.stdout == b"A"
+    assert listed.stdout == "A"
 
 
 def test_ssh_command_with_awkward_characters_reaches_rsync(infra: Infra, tmp_path: Path) -> None:

@@ -400,7 +400,7 @@ gate_zipapp() { # build jobrelay's gate where rjhost3 (inside the namespace) can
   local built=$SF/gate/jobrelay-gate.pyz.built
   install -d -m 755 "$SF/gate"
   install -d -m 755 -o rjhost3 -g rjhost3 "$SF/gate-log"     # outside the run root: rsync cannot reach it
-  PYTHONPATH=$REPO/src python3 -m jobrelay.gate.zipapp_build "$built" >/dev/null
+  PYTHONPATH=$REPO/src python3 -m jobrelay.zipapps gate "$built" >/dev/null
   if cmp -s "$built" "$GATE_PYZ"; then rm -f "$built"; status gate "unchanged $GATE_PYZ"
   else chmod 755 "$built"; mv "$built" "$GATE_PYZ"; status gate "built $GATE_PYZ ($(sha256sum "$GATE_PYZ" | cut -c1-12))"; fi
   # the gate as hostH's sshd runs it: a bare 'true' must be refused

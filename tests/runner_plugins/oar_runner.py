@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar, Dict, List, Mapping, Sequence
 
+from jobrelay.processes import CommandResult
 from jobrelay.runners.base import (
     BatchRunner,
     Directives,
@@ -33,7 +34,6 @@ from jobrelay.runners.base import (
     RunnerState,
     check_id,
 )
-from jobrelay.runners.execute import CommandResult
 
 P, R, D = RunnerState.PENDING, RunnerState.RUNNING, RunnerState.DONE
 

@@ -101,8 +101,9 @@ def answer(text: str, confine: Optional[str], out: Output) -> int:
     except ProtocolError as exc:
         print(f"jobrelay agent: bad request: {exc}", file=sys.stderr)
         return 2
+    from ..engine.verbs import Engine, runner_options
     from .jobdirs import expand_root
-    from .verbs import Agent
+    from .local_host import LocalJobHost
 
     out.streaming = request.verb != "poll"
     root = expand_root(request.run_root)
@@ -116,7 +117,8 @@ def answer(text: str, confine: Optional[str], out: Output) -> int:
             )
             out.line(refused.to_json())
     else:
-        for reply in Agent(request, root).run():
+        engine = Engine(LocalJobHost(root), request.verb, runner_options(request.runner_options))
+        for reply in engine.run(request.jobs):
             out.line(reply.to_json())
     out.line(EndLine(__version__, len(request.jobs), os.uname().nodename).to_json())
     out.flush()

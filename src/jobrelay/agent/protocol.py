@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 
-from ..records import asdict, dataclass, field
+from ..host_dataclasses import asdict, dataclass, field
+from ..runners.base import RunnerJobInfo, RunnerState
+from ..status.facts import StatusFacts, facts_dict, facts_from_wire
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Mapping, Optional
+    from typing import Any, Dict, List, Mapping, Optional, Union
 
 PROTOCOL_VERSION = 1
 VERBS = ("submit", "poll", "kill")
@@ -126,17 +128,21 @@ def parse_request(text: str) -> Request:
 
 @dataclass(frozen=True)
 class JobReply:
-    """The one line about one job. ``error`` set: the agent failed on this job."""
+    """The one line about one job. ``error`` set: the verb failed on this job.
+
+    Built by the engine (agent or SSH-free), encoded once by ``to_json`` and
+    decoded once by ``decode_reply_line``; the controller reads only this type.
+    """
 
     job: str
     dir: str
     verb: str
     error: Optional[str] = None
-    status: Optional[Dict[str, Any]] = None  # StatusFacts as a dict (after the verb acted)
-    runner: Optional[Dict[str, Any]] = None  # RunnerJobInfo as a dict, when the runner was asked
+    status: Optional[StatusFacts] = None  # the status file (after the verb acted)
+    runner: Optional[RunnerJobInfo] = None  # the runner's answer, when it was asked
     runner_error: Optional[str] = None  # the runner query failed: nothing is known from it
     runner_id: Optional[str] = None  # submit: the id the runner gave (or found in job.status)
-    resubmit_refused: bool = False  # submit: job.status already had a runner id
+    resubmit_refused: bool = False  # submit: the job dir shows an earlier submission
     in_progress: bool = False  # poll: another agent holds the job's submit lock right now
     kill_detail: Optional[str] = None  # kill: what happened
     stamp: Optional[str] = None  # poll: the status file's stamp when it was read
@@ -144,23 +150,26 @@ class JobReply:
     v: int = PROTOCOL_VERSION
 
     def to_json(self) -> str:
-        # Field by field, not asdict(): status is already a plain dict, and a
-        # recursive copy of it for each of a thousand jobs is wasted time.
-        data = {}
+        # Field by field, not asdict(): a recursive copy of the status for each
+        # of a thousand jobs is wasted time.
+        data: Dict[str, Any] = {}
         for name in _REPLY_FIELDS:
             value = getattr(self, name)
             if value is not None and value is not False:
                 data[name] = value
+        if self.status is not None:
+            data["status"] = facts_dict(self.status)
+        if self.runner is not None:
+            data["runner"] = info_dict(self.runner)
         return json.dumps(data, separators=(",", ":"))
 
 
+# Plain fields in wire order; status and runner are encoded by their own functions.
 _REPLY_FIELDS = (
     "job",
     "dir",
     "verb",
     "error",
-    "status",
-    "runner",
     "runner_error",
     "runner_id",
     "resubmit_refused",
@@ -170,6 +179,36 @@ _REPLY_FIELDS = (
     "unchanged",
     "v",
 )
+_TEXT_FIELDS = ("error", "runner_error", "runner_id", "kill_detail", "stamp")
+_FLAG_FIELDS = ("resubmit_refused", "in_progress", "unchanged")
+
+
+def info_dict(info: RunnerJobInfo) -> Dict[str, Any]:
+    """The wire form of a runner's answer: empty fields left out."""
+    out: Dict[str, Any] = {"runner_id": info.runner_id, "state": info.state.value}
+    if info.exit_code is not None:
+        out["exit_code"] = info.exit_code
+    if info.signal:
+        out["signal"] = info.signal
+    if info.reason:
+        out["reason"] = info.reason
+    return out
+
+
+def info_from_wire(raw: object) -> RunnerJobInfo:
+    if not isinstance(raw, dict):
+        raise ProtocolError("runner is not an object")
+    try:
+        state = RunnerState(raw.get("state"))
+    except ValueError:
+        raise ProtocolError(f"runner answered an unknown state {raw.get('state')!r}") from None
+    return RunnerJobInfo(
+        runner_id=str(raw.get("runner_id", "")),
+        state=state,
+        exit_code=_int(raw.get("exit_code")),
+        signal=_text(raw.get("signal")),
+        reason=str(raw.get("reason") or ""),
+    )
 
 
 @dataclass(frozen=True)
@@ -184,11 +223,39 @@ class EndLine:
         return json.dumps(asdict(self), separators=(",", ":"))
 
 
-def parse_reply_line(line: str) -> Dict[str, Any]:
+def decode_reply_line(line: str) -> Union[JobReply, EndLine]:
+    """One reply line, typed; ProtocolError for anything that is not one."""
     try:
         data = json.loads(line)
-    except ValueError as exc:
-        raise ProtocolError(f"agent reply line is not JSON: {line[:200]!r}") from exc
+    except ValueError:
+        raise ProtocolError(f"agent reply line is not JSON: {line[:200]!r}") from None
     if not isinstance(data, dict) or data.get("v") != PROTOCOL_VERSION:
         raise ProtocolError(f"agent reply line has wrong protocol version: {line[:200]!r}")
-    return data
+    if data.get("end") is True:
+        return EndLine(
+            agent_version=str(data.get("agent_version")),
+            count=_int(data.get("count")) or 0,
+            host=str(data.get("host", "")),
+        )
+    job, rel, verb = data.get("job"), data.get("dir"), data.get("verb")
+    if not (isinstance(job, str) and isinstance(rel, str) and isinstance(verb, str)):
+        raise ProtocolError(f"agent reply line names no job: {line[:200]!r}")
+    values: Dict[str, Any] = {name: _text(data.get(name)) for name in _TEXT_FIELDS}
+    values.update({name: data.get(name) is True for name in _FLAG_FIELDS})
+    status, runner = data.get("status"), data.get("runner")
+    try:
+        values["status"] = None if status is None else facts_from_wire(status)
+        values["runner"] = None if runner is None else info_from_wire(runner)
+    except ProtocolError as exc:
+        raise ProtocolError(f"agent reply line about {job!r}: {exc}") from None
+    except ValueError as exc:
+        raise ProtocolError(f"agent reply line about {job!r}: status: {exc}") from None
+    return JobReply(job=job, dir=rel, verb=verb, **values)
+
+
+def _text(value: object) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

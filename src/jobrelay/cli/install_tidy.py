@@ -7,11 +7,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..agent.build import build_zipapp
 from ..manager.controller import Controller, ControllerError
 from ..manager.install import Installer, InstallFailure, target_key
 from ..manager.userfiles import InstallPathError
 from ..platforms.model import Platform, TransportKind
+from ..zipapps import build_agent
 
 
 class TidyRefused(Exception):
@@ -26,7 +26,7 @@ def installer(controller: Controller, platform: Platform) -> Installer:
         )
     home = controller.home
     return Installer(
-        platform, controller.transport(platform), home, lambda: build_zipapp(home / "agent")
+        platform, controller.transport(platform), home, lambda: build_agent(home / "agent")
     )
 
 

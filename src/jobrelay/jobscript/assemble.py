@@ -17,7 +17,7 @@ import pkgutil
 import re
 from functools import lru_cache
 
-from ..records import dataclass, field
+from ..host_dataclasses import dataclass, field
 from ..status import keys
 from .quoting import bash_quote
 

@@ -3,7 +3,7 @@
 Also installs the agent on an install target the first time a call finds it
 missing (once per install target: hosts sharing a filesystem share it). From
 the second poll or kill to a host on, the call goes to an agent session kept
-running there (``agentsession.py``) instead of a new agent process.
+running there (``serving_agent.py``) instead of a new agent process.
 """
 
 from __future__ import annotations
@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import __version__
-from ..agent.build import build_zipapp
 from ..agent.protocol import (
+    EndLine,
+    JobReply,
     JobRequest,
     ProtocolError,
     Request,
-    parse_reply_line,
+    decode_reply_line,
 )
-from ..platforms.model import Platform, TransportKind
+from ..platforms.model import Platform
 from ..transport.base import Transport
-from .agentsession import AgentSession
+from ..zipapps import build_agent
 from .install import AGENT_DIR, Installer, runs_of
+from .serving_agent import ServingAgent
 
 MISSING_AGENT_MARKERS = ("can't open file", "No such file or directory")
 SESSION_VERBS = ("poll", "kill")  # safe to repeat one-shot if a session dies mid-answer
@@ -35,7 +37,7 @@ class AgentReply:
     """What came back from one agent call."""
 
     host: str
-    replies: dict[str, dict[str, Any]] = field(default_factory=dict)  # job ref -> line
+    replies: dict[str, JobReply] = field(default_factory=dict)  # job ref -> its line
     complete: bool = False  # the closing line arrived
     unreachable: bool = False  # the host could not be reached (ssh 255, timeout)
     error: str | None = None  # why the call as a whole failed
@@ -69,17 +71,17 @@ class AgentCaller:
         self._agent: Path | None = None
         self.installs = 0  # how many times this caller installed the agent (tests, logs)
         self.installer = Installer(platform, transport, home, lambda: self.agent_file)
-        self.sessions: dict[str, AgentSession] = {}  # host -> its serving agent
+        self.sessions: dict[str, ServingAgent] = {}  # host -> its serving agent
         self._answered: set[str] = set()  # hosts where a one-shot poll or kill was answered
 
     @property
     def agent_file(self) -> Path:
         if self._agent is None:
-            self._agent = build_zipapp(self.home / "agent")
+            self._agent = build_agent(self.home / "agent")
         return self._agent
 
     def agent_argv(self) -> list[str]:
-        if self.platform.transport is TransportKind.LOCAL:
+        if self.transport.local_files:
             # -S: no site-packages scan; the zipapp carries what it needs.
             return [sys.executable, "-S", str(self.agent_file)]
         remote = f"{self.platform.run_root.rstrip('/')}/{AGENT_DIR}/{self.agent_file.name}"
@@ -95,7 +97,7 @@ class AgentCaller:
             runner_options=runner_options(self.platform),
         )
         payload = request.to_json().encode()
-        remote = self.platform.transport is not TransportKind.LOCAL
+        remote = not self.transport.local_files
         runs = runs_of([job.dir for job in jobs]) if verb == "submit" else []
         if remote and self.installer.needed(runs):
             # first contact of this controller home with the target (or a new run)
@@ -159,7 +161,7 @@ class AgentCaller:
             proc = await self.transport.spawn(host, [*self.agent_argv(), "--serve"])
             if proc is None:
                 return None
-            session = self.sessions[host] = AgentSession(proc)
+            session = self.sessions[host] = ServingAgent(proc)
         if session.busy:
             return None  # another batch to this host is in it: this one goes one-shot
         session.busy = True
@@ -221,28 +223,27 @@ def runner_options(platform: Platform) -> dict[str, Any]:
     return options
 
 
-def parse_lines(host: str, stdout: bytes) -> AgentReply:
-    replies: dict[str, dict[str, Any]] = {}
-    complete = False
-    version = None
+def parse_lines(host: str, stdout: str) -> AgentReply:
+    """The agent's output, each line decoded once into its type."""
+    replies: dict[str, JobReply] = {}
+    end: EndLine | None = None
     errors: list[str] = []
-    for raw in stdout.decode("utf-8", "replace").splitlines():
+    for raw in stdout.splitlines():
         if not raw.strip():
             continue
         try:
-            line = parse_reply_line(raw)
+            line = decode_reply_line(raw)
         except ProtocolError as exc:
             errors.append(str(exc))
             continue
-        if line.get("end"):
-            complete = True
-            version = str(line.get("agent_version"))
-        elif isinstance(line.get("job"), str):
-            replies[line["job"]] = line
+        if isinstance(line, EndLine):
+            end = line
+        else:
+            replies[line.job] = line
     return AgentReply(
         host,
         replies,
-        complete=complete,
-        agent_version=version,
+        complete=end is not None,
+        agent_version=end.agent_version if end is not None else None,
         error="; ".join(errors[:3]) or None,
     )

@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from ..transport.ssh import SshTransport
+from ..runners.proc_stat import parse_proc_stat, read_proc_stat
+from ..transport.ssh import DEFAULT_SSH_COMMAND, SshTransport
 
-DEFAULT_SSH = ("ssh", "-oBatchMode=yes", "-oConnectTimeout=10")
 CHECK_TIMEOUT = 30.0
 
 
@@ -48,17 +48,15 @@ class Contact:
         return f"pid {self.pid} on {self.host} ({shlex.join(self.argv)})"
 
 
-def start_time_of(stat_text: str) -> str | None:
-    """Field 22 of a /proc/<pid>/stat line (the command name may hold spaces and ')')."""
-    tail = stat_text[stat_text.rfind(")") + 2 :].split()
-    return tail[19] if len(tail) > 19 else None
+def start_time_of(pid: int, stat_text: str) -> str | None:
+    """Field 22 of a /proc/<pid>/stat line, as text."""
+    stat = parse_proc_stat(pid, stat_text)
+    return str(stat.starttime) if stat is not None else None
 
 
 def local_start_time(pid: int) -> str | None:
-    try:
-        return start_time_of(Path(f"/proc/{pid}/stat").read_text())
-    except OSError:
-        return None
+    stat = read_proc_stat(pid)
+    return str(stat.starttime) if stat is not None else None
 
 
 def contact_path(home: Path, run: str) -> Path:
@@ -72,7 +70,7 @@ def this_host() -> str:
 def ssh_command_from_env() -> list[str]:
     """How to reach another host sharing the state dir: ``$JOBRELAY_SSH_COMMAND``."""
     raw = os.environ.get("JOBRELAY_SSH_COMMAND")
-    return shlex.split(raw) if raw else list(DEFAULT_SSH)
+    return shlex.split(raw) if raw else list(DEFAULT_SSH_COMMAND)
 
 
 async def holder_alive(contact: Contact, ssh_command: Sequence[str]) -> bool:
@@ -95,7 +93,7 @@ async def holder_alive(contact: Contact, ssh_command: Sequence[str]) -> bool:
         )
     if not out.ok:
         return False  # no such process there
-    return start_time_of(out.stdout.decode("utf-8", "replace")) == contact.start_time
+    return start_time_of(contact.pid, out.stdout) == contact.start_time
 
 
 def read_contact(path: Path) -> Contact | None:

@@ -14,22 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from ..agent.protocol import JobRequest
-from ..ledger.records import JobRecord, JobSpec, JobUpdate
+from ..ledger.records import JobRecord, JobSpec
 from ..ledger.store import Ledger
 from ..platforms.connect import transport_for
-from ..platforms.model import Platform, TransportKind
-from ..platforms.selection import HostPicker
+from ..platforms.model import Platform
+from ..platforms.selection import HostPicker, first_answer
 from ..runners.directives import Directives
 from ..runners.registry import RunnerLoadError, runner_class
 from ..states import JobState
 from ..transport.base import Transport
 from .agentcall import AgentCaller, AgentReply, HostCaller
-from .decision_update import update_for
 from .job_directives import refusal_text, settle
-from .reconcile import PrevJob, RunnerView, reconcile
-from .replies import facts_from_reply, runner_view
-from .seen import SeenFiles, plain_request
+from .judge import Look, Rules, judge
 from .sshfree import SshFreeCaller, SshFreeError
+from .stamps import StatusStamps
 
 Progress = Callable[[int], None]  # called with how many jobs just got an answer
 CONCURRENT_CALLS = 4  # agent calls in flight per controller
@@ -56,10 +54,6 @@ class ControllerError(Exception):
     """A request the controller refuses as a whole (unknown platform, unreadable script)."""
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Controller:
     def __init__(self, home: Path, platforms: dict[str, Platform], ledger: Ledger) -> None:
         self.home = home
@@ -68,7 +62,7 @@ class Controller:
         self._transports: dict[str, Transport] = {}
         self._callers: dict[str, HostCaller] = {}
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
-        self.seen = SeenFiles()
+        self.stamps = StatusStamps()
 
     # -- plumbing ---------------------------------------------------------
     def platform(self, name: str) -> Platform:
@@ -108,18 +102,18 @@ class Controller:
         self, platform: Platform, hosts: Sequence[str], verb: str, jobs: list[JobRequest]
     ) -> AgentReply:
         """Try ``hosts`` in order until one answers; remember the unreachable ones."""
-        picker = self.picker(platform)
         caller = self.caller(platform)
-        reply = AgentReply(hosts[0] if hosts else "?", unreachable=True, error="no host")
+
+        async def attempt(host: str) -> AgentReply:
+            return await caller.call(host, verb, jobs, timeout=platform.command_timeout)
+
+        def unreachable(reply: AgentReply) -> str | None:
+            if reply.unreachable and not reply.replies:
+                return reply.error or "unreachable"
+            return None
+
         async with self._slots:
-            for host in hosts:
-                reply = await caller.call(host, verb, jobs, timeout=platform.command_timeout)
-                if reply.unreachable and not reply.replies:
-                    picker.mark_bad(host, reply.error or "unreachable")
-                    continue
-                picker.mark_good(host)
-                return reply
-        return reply
+            return await first_answer(self.picker(platform), hosts, attempt, unreachable)
 
     # -- submit -----------------------------------------------------------
     async def submit(
@@ -193,32 +187,25 @@ class Controller:
             )
             if not (reply.unreachable and not reply.replies):
                 break
-            await asyncio.sleep(min(2.0**attempt, 10.0))
-        updates: list[JobUpdate] = []
-        stamp = utc_now()
+            if attempt < platform.submit_retry_budget:  # no sleep after the last try
+                await asyncio.sleep(min(2.0**attempt, 10.0))
+        rules = Rules(datetime.now(UTC))
+        error = reply.error
+        if reply.unreachable:
+            error = f"no host of platform {platform.name!r} reachable: {reply.error}"
+        updates = []
         for job in batch:
-            line = reply.replies.get(job.ref)
-            if line is None:
-                if reply.unreachable:
-                    why = f"no host of platform {platform.name!r} reachable: {reply.error}"
-                    updates.append(_submit_failed(job, why))
-                elif reply.not_started:
-                    updates.append(_submit_failed(job, reply.error or "the agent did not start"))
-                # Else the call was cut: the job may have reached the runner. It
-                # stays 'submitting' and the next poll reads its status file.
-                continue
-            facts = facts_from_reply(line)
-            error = line.get("error")
-            decision = reconcile(
-                facts,
-                RunnerView.not_asked(),
-                PrevJob.of(job),
-                submit_error=error
-                if isinstance(error, str) and not line.get("runner_id")
-                else None,
+            look = Look(
+                "submit",
+                reply.host,
+                reply.replies.get(job.ref),
+                unreachable=reply.unreachable,
+                not_started=reply.not_started,
+                call_error=error,
             )
-            update = update_for(job, decision, facts, stamp)
-            updates.append(_with_host(update, reply.host))
+            update = judge(job, look, rules)
+            if update is not None:
+                updates.append(update)
         if updates:
             self.ledger.apply(updates)
         if progress:
@@ -270,55 +257,23 @@ class Controller:
         """One agent call for ``batch``; the batch's jobs as the ledger now holds them."""
         bound = where.startswith("host:")
         hosts = [where[5:]] if bound else self.picker(platform).candidates()
-        ask = self.seen.poll_request if verb == "poll" else plain_request
-        requests = [ask(job) for job in batch]
+        requests = [_request(job) for job in batch]
+        if verb == "poll":
+            requests = [self.stamps.request(j.id, r) for j, r in zip(batch, requests, strict=True)]
         reply = await self._call(platform, hosts, verb, requests)
-        stamp = utc_now()
+        now = datetime.now(UTC)
         updates = []
         for job in batch:
             line = reply.replies.get(job.ref)
-            if line is None and not reply.unreachable:
-                updates.append(_call_error(job, reply.error or "no reply for this job"))
-                continue
-            facts, facts_error = self.seen.facts(job.id, line) if line is not None else (None, None)
-            if facts_error is not None:
-                updates.append(_call_error(job, facts_error))
-                continue
-            if line is not None and line.get("error") and facts is None:
-                updates.append(_call_error(job, str(line["error"])))
-                continue
-            submit_error = None
-            if (
-                line is not None
-                and job.state is JobState.SUBMITTING
-                and facts is not None
-                and not facts.runner_id
-                and not facts.started
-                and not line.get("in_progress")
-                # a concurrent submit may not have reached the host yet
-                and _older_than(job, platform.command_timeout * 2)
-            ):
-                submit_error = "the submission was interrupted before the runner took the job"
-            view = runner_view(line) if line is not None else RunnerView.failed(reply.error or "")
-            decision = reconcile(
-                facts,
-                view,
-                PrevJob.of(job),
-                submit_error=submit_error,
-                requeue_signals=_requeue_signals(job.runner),
-            )
-            update = update_for(job, decision, facts, stamp)
-            if job.host is None and line is not None:
-                update = _with_host(update, reply.host)  # its submitter died before it heard
-            if facts is not None and facts.problems:
-                # The file is the source of truth: say plainly that it is damaged.
-                shown = "; ".join(facts.problems[:3])
-                update = _with_error(update, f"status file {job.job_dir}/job.status: {shown}")
-            if line is not None and line.get("error") and verb == "kill":
-                update = _with_error(update, f"kill: {line['error']}")
-            updates.append(update)
+            if line is not None:
+                line = self.stamps.resolve(job.id, line)
+            rules = Rules(now, _requeue_signals(job.runner), platform.command_timeout * 2)
+            look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
+            update = judge(job, look, rules)
+            if update is not None:
+                updates.append(update)
         fresh = self.ledger.apply(updates).jobs if updates else {}
-        self.seen.forget([i for i, job in fresh.items() if job.state.is_final])
+        self.stamps.forget([i for i, job in fresh.items() if job.state.is_final])
         if progress:
             progress(len(batch))
         return dict(fresh)
@@ -326,7 +281,7 @@ class Controller:
 
 def make_caller(platform: Platform, transport: Transport, home: Path) -> HostCaller:
     """The way batches reach this platform's hosts."""
-    if platform.transport is TransportKind.SSH_FREE:
+    if not transport.runs_agent:
         try:
             return SshFreeCaller(platform, transport, home)
         except SshFreeError as exc:
@@ -356,31 +311,8 @@ def _chunks(jobs: list[JobRecord], size: int) -> list[list[JobRecord]]:
     return [jobs[i : i + size] for i in range(0, len(jobs), size)]
 
 
-def _submit_failed(job: JobRecord, why: str) -> JobUpdate:
-    return JobUpdate(
-        job_id=job.id, state=JobState.SUBMIT_FAILED, reason=why, error=why, expect_state=job.state
+def _request(job: JobRecord) -> JobRequest:
+    """A job as poll and kill ask about it: by its dir, with what the ledger knows."""
+    return JobRequest(
+        job=job.ref, dir=job.job_dir, runner=job.runner, runner_id=job.runner_id or ""
     )
-
-
-def _call_error(job: JobRecord, why: str) -> JobUpdate:
-    return JobUpdate(job_id=job.id, error=why, reason=why, expect_state=job.state)
-
-
-def _with_host(update: JobUpdate, host: str) -> JobUpdate:
-    from dataclasses import replace
-
-    return replace(update, host=host)
-
-
-def _with_error(update: JobUpdate, error: str) -> JobUpdate:
-    from dataclasses import replace
-
-    return replace(update, error=error)
-
-
-def _older_than(job: JobRecord, seconds: float) -> bool:
-    try:
-        created = datetime.strptime(job.created[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        return True
-    return (datetime.now(UTC) - created).total_seconds() > seconds

@@ -18,18 +18,16 @@ the file because its checksum differs).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
-import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..json_state import JsonState
 from ..platforms.model import Platform
 from ..transport.base import CommandOutcome, Transport
 
@@ -55,19 +53,14 @@ class InstallRecord:
     """The installs this controller home has done, shared by its processes.
 
     ``installs.json``: {"targets": {key: {"agent": name, "runs": [...], "host": h,
-    "count": n, "time": t}}}. Updated under an exclusive lock, landed by rename.
+    "count": n, "time": t}}} (``json_state.JsonState``).
     """
 
     def __init__(self, home: Path) -> None:
-        self.path = Path(home) / STATE_FILE
+        self.state = JsonState(Path(home) / STATE_FILE, "targets", FORMAT_VERSION)
 
     def read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        targets = data.get("targets") if isinstance(data, dict) else None
-        return targets if isinstance(targets, dict) else {}
+        return self.state.read()
 
     def entry(self, key: str) -> dict[str, Any]:
         found = self.read().get(key)
@@ -79,7 +72,7 @@ class InstallRecord:
         return entry.get("agent") == agent and all(run in known for run in runs)
 
     def note(self, key: str, agent: str, runs: Sequence[str], host: str) -> None:
-        with self._update() as targets:
+        with self.state.update() as targets:
             found = targets.get(key)
             entry: dict[str, Any] = found if isinstance(found, dict) else {}
             known = _runs(entry)
@@ -93,26 +86,12 @@ class InstallRecord:
 
     def forget(self, key: str, run: str | None = None) -> None:
         """Drop the whole target (stale agent), or only one run (tidied)."""
-        with self._update() as targets:
+        with self.state.update() as targets:
             if run is None:
                 targets.pop(key, None)
             elif isinstance(targets.get(key), dict):
                 runs = targets[key].get("runs") or []
                 targets[key]["runs"] = [r for r in runs if r != run]
-
-    @contextlib.contextmanager
-    def _update(self) -> Iterator[dict[str, Any]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(STATE_FILE + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            targets = self.read()
-            yield targets
-            fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", dir=self.path.parent)
-            with os.fdopen(fd, "w") as stream:
-                json.dump({"version": FORMAT_VERSION, "targets": targets}, stream, indent=1)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(tmp, self.path)
 
 
 def runs_of(job_dirs: Sequence[str]) -> list[str]:

@@ -1,8 +1,8 @@
 """Reconciliation: what the status file and the runner say -> the job's state.
 
-A pure function with no I/O, so every rule of the state contract
-(docs/ledger.md, DESIGN.md "Job states") is one row in the table of
-tests/test_reconcile.py. Precedence, first match wins:
+``decide`` is the state part of ``judge.judge`` (pure, no I/O); every rule of
+the state contract (docs/ledger.md, DESIGN.md "Job states") is a row in the
+table of tests/test_judge.py. Precedence, first match wins:
 
 1. A final state never changes, except that an exit in the status file
    replaces a final state that was decided without one (``lost``, or
@@ -96,7 +96,7 @@ class Decision:
     host_unreachable: bool = False
 
 
-def reconcile(
+def decide(
     facts: Optional[StatusFacts],
     runner: RunnerView,
     prev: PrevJob,

@@ -6,8 +6,8 @@ import enum
 from dataclasses import dataclass, field
 
 from jobrelay.runners.base import Directives
+from jobrelay.transport.ssh import DEFAULT_SSH_COMMAND
 
-DEFAULT_SSH_COMMAND = ("ssh", "-oBatchMode=yes", "-oConnectTimeout=10")
 DEFAULT_RSYNC_COMMAND = ("rsync",)
 DEFAULT_RUN_ROOT = "~/jobrelay-run"
 LOCALHOST = "localhost"

@@ -1,26 +1,22 @@
 """Pick hosts for a platform, skipping those that were recently unreachable.
 
-The memory of bad hosts is a small JSON file under the state dir, so that
-separate CLI runs share it; updates hold an exclusive lock and land by
-atomic rename, so a reader never sees half a file and no update is lost.
+The memory of bad hosts is a small JSON file under the state dir
+(``json_state.JsonState``), so that separate CLI runs share it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
-import os
 import random
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from ..json_state import JsonState
 from .model import Platform, Selection
 
 FORMAT_VERSION = 1
+T = TypeVar("T")
 
 
 class HostPicker:
@@ -39,7 +35,7 @@ class HostPicker:
         rng: random.Random | None = None,
     ) -> None:
         self.platform = platform
-        self.state_path = Path(state_path)
+        self.state = JsonState(Path(state_path), "hosts", FORMAT_VERSION)
         self._clock = clock
         self._rng = rng or random.Random()
 
@@ -63,7 +59,7 @@ class HostPicker:
         """Host -> when it was marked bad, for the hosts still within the ttl."""
         now = self._clock()
         ttl = self.platform.bad_host_ttl
-        entries = _read(self.state_path)
+        entries = _valid(self.state.read())
         return {
             host: float(entry["since"])
             for host, entry in entries.items()
@@ -71,51 +67,42 @@ class HostPicker:
         }
 
     def mark_bad(self, host: str, reason: str) -> None:
-        with self._update() as entries:
+        with self.state.update() as entries:
             entries[host] = {"since": self._clock(), "reason": reason}
 
     def mark_good(self, host: str) -> None:
-        if host not in _read(self.state_path):
+        if host not in self.state.read():
             return  # the common case: no lock, no write
-        with self._update() as entries:
+        with self.state.update() as entries:
             entries.pop(host, None)
 
-    @contextlib.contextmanager
-    def _update(self) -> Iterator[dict[str, Any]]:
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.state_path.with_name(self.state_path.name + ".lock")
-        with open(lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            entries = _read(self.state_path)
-            yield entries
-            _write_atomic(self.state_path, {"version": FORMAT_VERSION, "hosts": entries})
 
-
-def _read(path: Path) -> dict[str, Any]:
-    """The remembered hosts; an absent or damaged file remembers nothing."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    hosts = data.get("hosts") if isinstance(data, dict) else None
-    if not isinstance(hosts, dict):
-        return {}
+def _valid(entries: dict[str, Any]) -> dict[str, Any]:
+    """The entries that say when their host was marked bad."""
     return {
         h: e
-        for h, e in hosts.items()
+        for h, e in entries.items()
         if isinstance(e, dict) and isinstance(e.get("since"), int | float)
     }
 
 
-def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as stream:
-            json.dump(data, stream, indent=1, sort_keys=True)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+async def first_answer(
+    picker: HostPicker,
+    hosts: Sequence[str],
+    attempt: Callable[[str], Awaitable[T]],
+    unreachable: Callable[[T], str | None],
+) -> T:
+    """``attempt`` on each host in turn until one answers; the answer (or the last
+    failure). A host that could not be reached (``unreachable`` gives why) is
+    remembered as bad; one that answered is remembered as good."""
+    if not hosts:
+        raise ValueError("no host to try")
+    result: T
+    for host in hosts:
+        result = await attempt(host)
+        why = unreachable(result)
+        if why is None:
+            picker.mark_good(host)
+            return result
+        picker.mark_bad(host, why)
+    return result

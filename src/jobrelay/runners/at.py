@@ -22,7 +22,8 @@ import re
 import shlex
 import time
 
-from ..records import dataclass
+from ..host_dataclasses import dataclass
+from ..processes import CommandExecutor, CommandResult
 from ..status import keys
 from .base import (
     Directives,
@@ -36,7 +37,6 @@ from .base import (
     SubmitRequest,
     check_id,
 )
-from .execute import CommandExecutor, CommandResult
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:

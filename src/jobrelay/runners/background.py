@@ -16,7 +16,7 @@ import os
 import signal
 import time
 
-from ..records import dataclass
+from ..processes import CommandExecutor
 from ..status import keys
 from .base import (
     Directives,
@@ -30,7 +30,7 @@ from .base import (
     SubmitRequest,
 )
 from .detach import Launch, launch_detached
-from .execute import CommandExecutor
+from .proc_stat import ProcStat, read_proc_stat
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
@@ -41,30 +41,6 @@ BASH = "/bin/bash"
 KILL_SETTLE = 5.0
 _POLL_STEP = 0.05
 BAD_ID = "not a background runner id (pid:starttime)"
-
-
-@dataclass(frozen=True)
-class ProcStat:
-    pid: int
-    state: str  # "R", "S", "Z", …
-    pgrp: int
-    session: int
-    starttime: int
-
-
-def read_proc_stat(pid: int) -> Optional[ProcStat]:
-    """Fields of /proc/<pid>/stat; None when there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    # comm (field 2) is in parentheses and may hold spaces and parentheses.
-    rest = data[data.rfind(b")") + 2 :].split()
-    try:  # rest[0] is field 3
-        return ProcStat(pid, rest[0].decode(), int(rest[2]), int(rest[3]), int(rest[19]))
-    except (IndexError, ValueError):
-        return None
 
 
 def parse_id(runner_id: str) -> Optional[Tuple[int, int]]:

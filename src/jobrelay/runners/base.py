@@ -14,11 +14,11 @@ import enum
 import re
 from abc import ABC, abstractmethod
 
-from ..records import dataclass, field
+from ..host_dataclasses import dataclass, field
+from ..processes import CommandExecutor, CommandResult
 from .directive_text import check_job_dir, check_line, directive_token, minutes_ceil, safe_job_name
 from .directives import DirectiveError, DirectiveProblem, check, user_key
 from .directives import Directives as Directives  # where runner plugins have always found it
-from .execute import CommandExecutor, CommandResult
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
@@ -105,6 +105,9 @@ class RunnerOptions:
     kill_grace: float = 5.0  # seconds between TERM and KILL
     use_sacct: bool = True  # Slurm: ask sacct for jobs that left squeue
     command_prefix: Tuple[str, ...] = ()  # e.g. ("runuser", "-u", "bob", "--") for SSH-free
+    #: the job's files exist on the job host only, not where the runner's
+    #: commands run (SSH-free): the script goes on stdin, from cwd "/"
+    remote_files: bool = False
 
 
 class Runner(ABC):
@@ -192,12 +195,20 @@ class BatchRunner(Runner):
     #: submit commands in flight at once: a scheduler's client spends most of
     #: its time waiting for the scheduler
     submit_concurrency: ClassVar[int] = 8
+    #: directive lines (``{dir}`` is the job dir) a job needs when its files are
+    #: on the job host only (``RunnerOptions.remote_files``): the submitting
+    #: process's cwd and environment mean nothing there. Empty: the runner
+    #: cannot submit that way.
+    remote_files_directives: ClassVar[Tuple[str, ...]] = ()
 
     # -- building ------------------------------------------------------
     def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
         self.check_directives(directives)
         check_job_dir(job_dir)
-        bodies = [d.format(dir=job_dir) for d in self.output_directives]
+        ours = self.output_directives
+        if self.options.remote_files:
+            ours = self.remote_files_directives + ours
+        bodies = [d.format(dir=job_dir) for d in ours]
         bodies.extend(self.resource_directives(directives))
         for key, fmt in self.directive_formats.items():
             value = getattr(directives, key)
@@ -221,10 +232,16 @@ class BatchRunner(Runner):
         return directive_token(value)
 
     def submit_command(self, job: SubmitRequest) -> List[str]:
-        return [*self.options.command_prefix, *self.submit_argv, job.job_file]
+        # remote files: no file name, so the command reads the script on stdin
+        script = [] if self.options.remote_files else [job.job_file]
+        return [*self.options.command_prefix, *self.submit_argv, *self.submit_options(), *script]
+
+    def submit_options(self) -> List[str]:
+        """Options of the submit command beyond ``submit_argv`` (e.g. a cluster)."""
+        return []
 
     def submit_stdin(self, job: SubmitRequest) -> Optional[str]:
-        return None
+        return job.script_text if self.options.remote_files else None
 
     def parse_submit(self, stdout: str) -> Optional[str]:
         match = self.submit_id_pattern.search(stdout)
@@ -256,7 +273,8 @@ class BatchRunner(Runner):
         result = run(
             self.submit_command(job),
             stdin=self.submit_stdin(job),
-            cwd=job.job_dir,
+            # remote files: the job dir is not here; "/" is a cwd any user can enter
+            cwd="/" if self.options.remote_files else job.job_dir,
             timeout=self.options.command_timeout,
         )
         if not result.ok:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import signal
 
-from ..records import dataclass
+from ..host_dataclasses import dataclass
+from .proc_stat import read_proc_stat
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
@@ -36,20 +37,6 @@ class Launch:
 class Launched:
     runner_id: Optional[str]  # "pid:starttime"
     error: Optional[str] = None
-
-
-def proc_starttime(pid: int) -> Optional[int]:
-    """Field 22 of /proc/<pid>/stat: start time in clock ticks since boot."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2 :].split()  # comm may hold spaces: skip it
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
 
 
 def launch_detached(launches: Sequence[Launch]) -> List[Launched]:
@@ -110,7 +97,8 @@ def _spawn(launch: Launch, defaults: Sequence[signal.Signals]) -> str:  # pragma
         setsid=True,  # the job leads its own session: its pid is its session id
         setsigdef=defaults,
     )
-    return f"{pid}:{proc_starttime(pid) or 0}"
+    stat = read_proc_stat(pid)
+    return f"{pid}:{stat.starttime if stat is not None else 0}"
 
 
 def _read_all(fd: int) -> bytes:

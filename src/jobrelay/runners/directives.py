@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ..records import dataclass
+from ..host_dataclasses import dataclass
 from .directive_text import LINE_UNSAFE, directive_token
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only

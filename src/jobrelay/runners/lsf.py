@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from ..processes import CommandResult
 from .base import (
     BatchRunner,
     KillOutcome,
@@ -25,7 +26,6 @@ from .base import (
     SubmitRequest,
     check_id,
 )
-from .execute import CommandResult
 from .scheduler_text import kill_outcomes, only_lines_matching
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only

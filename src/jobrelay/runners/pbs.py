@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 
+from ..processes import CommandResult
 from .base import (
     BatchRunner,
     Directives,
@@ -28,7 +29,6 @@ from .base import (
     RunnerState,
     check_id,
 )
-from .execute import CommandResult
 from .exit_status import signal_name
 from .scheduler_text import kill_outcomes, only_lines_matching
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
+from ..processes import CommandResult
 from .base import KillOutcome
-from .execute import CommandResult
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from ..processes import CommandResult
 from .base import (
     BatchRunner,
     KillOutcome,
@@ -27,7 +28,6 @@ from .base import (
     RunnerState,
     check_id,
 )
-from .execute import CommandResult
 from .scheduler_text import kill_outcomes
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only

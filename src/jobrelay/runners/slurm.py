@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 
+from ..processes import CommandExecutor, CommandResult
 from .base import (
     BatchRunner,
     KillOutcome,
@@ -35,11 +36,9 @@ from .base import (
     PollAnswer,
     RunnerJobInfo,
     RunnerState,
-    SubmitRequest,
     check_id,
 )
 from .directive_text import directive_token
-from .execute import CommandExecutor, CommandResult
 from .exit_status import from_code_signal, from_wait_status
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
@@ -107,6 +106,7 @@ class SlurmRunner(BatchRunner):
         "--error={dir}/job.err",
         "--open-mode=append",
     )
+    remote_files_directives = ("--chdir={dir}", "--export=NONE")
     time_limit_signals = frozenset({"TERM"})
     preemption_signals = frozenset({"TERM"})
 
@@ -115,10 +115,9 @@ class SlurmRunner(BatchRunner):
     def cluster(self) -> Optional[str]:
         return self.options.cluster.lower() if self.options.cluster else None
 
-    def submit_command(self, job: SubmitRequest) -> List[str]:
+    def submit_options(self) -> List[str]:
         # the cluster goes on the command line: the same script runs anywhere
-        extra = [f"--clusters={directive_token(self.cluster)}"] if self.cluster else []
-        return [*self.options.command_prefix, *self.submit_argv, *extra, job.job_file]
+        return [f"--clusters={directive_token(self.cluster)}"] if self.cluster else []
 
     def parse_submit(self, stdout: str) -> Optional[str]:
         match = self.submit_id_pattern.search(stdout)

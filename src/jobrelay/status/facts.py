@@ -5,11 +5,11 @@ Host-side and controller-side: standard library only, Python 3.8+.
 
 from __future__ import annotations
 
-from ..records import dataclass
+from ..host_dataclasses import dataclass
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
-    from typing import Any, Dict, Optional, Tuple
+    from typing import Any, Dict, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,45 @@ def facts_dict(facts: StatusFacts) -> Dict[str, Any]:
     if facts.problems:
         out["problems"] = list(facts.problems)
     return out
+
+
+def facts_from_wire(raw: object) -> StatusFacts:
+    """``facts_dict``'s output back into ``StatusFacts`` (controller side).
+
+    A value of the wrong type is dropped, not trusted: the field then reads as
+    unknown. ValueError when ``raw`` is not an object at all.
+    """
+    if not isinstance(raw, dict):
+        raise ValueError("not an object")
+    messages = tuple(
+        Message(str(m.get("time", "")), str(m.get("severity", "")), str(m.get("text", "")))
+        for m in _list(raw.get("messages"))
+        if isinstance(m, dict)
+    )
+    text = {name: _text(raw.get(name)) for name in _TEXT_FIELDS}
+    return StatusFacts(
+        exists=raw.get("exists") is True,
+        pid=_int(raw.get("pid")),
+        exit_code=_int(raw.get("exit_code")),
+        restarts=_int(raw.get("restarts")) or 0,
+        messages=messages,
+        problems=tuple(str(p) for p in _list(raw.get("problems"))),
+        **text,
+    )
+
+
+_TEXT_FIELDS = tuple(
+    name for name in _SCALARS if name not in ("exists", "pid", "exit_code", "restarts")
+)
+
+
+def _text(value: object) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _list(value: object) -> List[Any]:
+    return value if isinstance(value, list) else []

@@ -286,9 +286,13 @@ def _facts(state: _State) -> StatusFacts:
 
 # -- reading a file ---------------------------------------------------------
 def read_status_file(
-    path: str, *, head_bytes: int = HEAD_BYTES, tail_bytes: int = TAIL_BYTES
+    path: str, *, added: bytes = b"", head_bytes: int = HEAD_BYTES, tail_bytes: int = TAIL_BYTES
 ) -> StatusFacts:
-    """Read ``path``; a missing file gives ``exists=False``, never an exception for content."""
+    """Read ``path``; a missing file gives ``exists=False``, never an exception for content.
+
+    ``added``: status lines kept elsewhere that follow the file's own (SSH-free
+    keeps the controller's lines beside its mirror: docs/ssh-free.md).
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -298,18 +302,21 @@ def read_status_file(
             return StatusFacts(exists=False)
         return StatusFacts(exists=True, problems=(f"cannot read {path}: {exc.strerror}",))
     try:
-        return _read_fd(fd, head_bytes, tail_bytes)
+        return _read_fd(fd, head_bytes, tail_bytes, added)
     except OSError as exc:  # e.g. EISDIR on read, EIO
         return StatusFacts(exists=True, problems=(f"cannot read {path}: {exc.strerror}",))
     finally:
         os.close(fd)
 
 
-def _read_fd(fd: int, head_bytes: int, tail_bytes: int) -> StatusFacts:
+def _read_fd(fd: int, head_bytes: int, tail_bytes: int, added: bytes) -> StatusFacts:
     size = os.fstat(fd).st_size
+    state = _State()
     if size <= head_bytes + tail_bytes:
         # The writer may append while we read: take what is there up to the bound.
-        return parse_status(_read_upto(fd, head_bytes + tail_bytes))
+        data = _read_upto(fd, head_bytes + tail_bytes)
+        _parse_lines(data, state, label="line", last_may_be_cut=True)
+        return _with_added(state, added)
     head = _read_upto(fd, head_bytes)
     os.lseek(fd, size - tail_bytes, os.SEEK_SET)
     tail = _read_upto(fd, tail_bytes)
@@ -317,13 +324,18 @@ def _read_fd(fd: int, head_bytes: int, tail_bytes: int) -> StatusFacts:
     head_end = head.rfind(b"\n") + 1
     tail_start = tail.find(b"\n") + 1 if tail else 0
     skipped = (size - tail_bytes + tail_start) - head_end
-    state = _State()
     _parse_lines(head[:head_end], state, label="line", last_may_be_cut=False)
     state.problems.add(
         f"file is {size} bytes: skipped {skipped} bytes between byte {head_end} "
         f"and byte {head_end + skipped} (read the first and last parts only)"
     )
     _parse_lines(tail[tail_start:], state, label="tail line", last_may_be_cut=True)
+    return _with_added(state, added)
+
+
+def _with_added(state: _State, added: bytes) -> StatusFacts:
+    if added:
+        _parse_lines(added, state, label="added line", last_may_be_cut=True)
     return _facts(state)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 @dataclass(frozen=True)
 class CommandOutcome:
     returncode: int | None  # None: it did not finish (timed out, or could not start)
-    stdout: bytes
+    stdout: str
     stderr: str
     timed_out: bool = False
     unreachable: bool = False  # ssh exit 255, or a timeout before any output arrived
@@ -35,6 +35,13 @@ class CommandOutcome:
 
 class Transport(ABC):
     """How the controller reaches a job host. One instance serves many hosts."""
+
+    #: the job host's files are this machine's own: the agent runs from the
+    #: controller's build and nothing needs installing
+    local_files: bool = False
+    #: commands run on the job host, so the agent can (False: SSH-free, where
+    #: the host allows rsync only and the controller runs the engine itself)
+    runs_agent: bool = True
 
     @abstractmethod
     async def run(

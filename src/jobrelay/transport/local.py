@@ -9,18 +9,20 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..processes import run_process, spawn_process
 from .base import CommandOutcome, Transport, check_rel_paths
-from .process import run_process, spawn_process
 
 
 class LocalTransport(Transport):
     """``host`` is only a label here (e.g. "localhost"): everything runs locally."""
 
+    local_files = True
+
     async def run(
         self, host: str, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float
     ) -> CommandOutcome:
         result = await run_process(argv, stdin=stdin, timeout=timeout)
-        stderr = result.stderr.decode("utf-8", "replace")
+        stderr = result.stderr
         if result.start_error:
             stderr = f"cannot run: {result.start_error}"
         return CommandOutcome(result.returncode, result.stdout, stderr, result.timed_out, False)
@@ -67,7 +69,7 @@ async def _copy_in_thread(
     src_root: Path, rel_paths: list[str], dst_root: Path, missing_ok: bool
 ) -> CommandOutcome:
     errors = await asyncio.to_thread(copy_files, src_root, rel_paths, dst_root, missing_ok)
-    return CommandOutcome(1 if errors else 0, b"", "\n".join(errors), False, False)
+    return CommandOutcome(1 if errors else 0, "", "\n".join(errors), False, False)
 
 
 def copy_files(

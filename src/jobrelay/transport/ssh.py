@@ -16,12 +16,13 @@ import shutil
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
+from ..processes import CommandResult, run_process, spawn_process
 from .base import CommandOutcome, Transport, check_rel_paths
 from .control_dir import make_control_dir
-from .process import ProcessResult, run_process, spawn_process
 from .quoting import remote_command_line
 from .rsync import files_from, pull_argv, push_argv
 
+DEFAULT_SSH_COMMAND = ("ssh", "-oBatchMode=yes", "-oConnectTimeout=10")
 SSH_FAILURE = 255  # ssh's own exit status: it could not connect or authenticate
 # stderr of an ssh whose multiplexed session failed before the command started
 MUX_FAILURE_SIGNS = (
@@ -38,7 +39,7 @@ CLOSE_TIMEOUT = 10.0
 class SshTransport(Transport):
     def __init__(
         self,
-        ssh_command: Sequence[str] = ("ssh", "-oBatchMode=yes", "-oConnectTimeout=10"),
+        ssh_command: Sequence[str] = DEFAULT_SSH_COMMAND,
         rsync_command: Sequence[str] = ("rsync",),
         *,
         multiplex: bool = True,
@@ -177,7 +178,7 @@ class SshTransport(Transport):
         if started:
             yield
 
-    def _note_master(self, host: str, multiplexed: bool, result: ProcessResult) -> None:
+    def _note_master(self, host: str, multiplexed: bool, result: CommandResult) -> None:
         if multiplexed and result.returncode != SSH_FAILURE and not result.timed_out:
             self._masters_up.add(host)
 
@@ -217,15 +218,15 @@ def _without_mux_notes(stderr: str) -> str:
     return "".join(kept)
 
 
-def _mux_failed(result: ProcessResult) -> bool:
+def _mux_failed(result: CommandResult) -> bool:
     if result.returncode != SSH_FAILURE:
         return False
-    stderr = result.stderr.decode("utf-8", "replace")
+    stderr = result.stderr
     return any(sign in stderr for sign in MUX_FAILURE_SIGNS)
 
 
-def _outcome(result: ProcessResult) -> CommandOutcome:
-    stderr = _without_mux_notes(result.stderr.decode("utf-8", "replace"))
+def _outcome(result: CommandResult) -> CommandOutcome:
+    stderr = _without_mux_notes(result.stderr)
     if result.start_error:
         stderr = f"cannot run: {result.start_error}"
     # a timeout with no output at all: we never got as far as the remote command

@@ -15,6 +15,8 @@ from .ssh import SshTransport
 
 
 class SshFreeTransport(Transport):
+    runs_agent = False
+
     def __init__(self, files: SshTransport) -> None:
         self._commands = LocalTransport()
         self._files = files

@@ -21,13 +21,13 @@ from conftest import Infra, require
 from job_dirs import process_alive, wait_for
 from ssh_harness import unique_root
 
-from jobrelay.agent.build import build_zipapp
 from jobrelay.ledger.records import JobRecord
 from jobrelay.ledger.store import Ledger
 from jobrelay.manager.agentcall import AgentCaller
 from jobrelay.manager.controller import Controller, SubmitItem
 from jobrelay.platforms.config import parse_platform
 from jobrelay.states import JobState
+from jobrelay.zipapps import build_agent
 
 
 def local_controller(tmp_path: Path, ledger: Ledger, **extra: Any) -> Controller:
@@ -162,7 +162,7 @@ def test_a_hung_session_times_out_says_so_and_the_next_poll_works(
 
 
 def test_serve_answers_requests_in_turn_and_ends_on_a_bad_one(tmp_path: Path) -> None:
-    agent = build_zipapp(tmp_path / "agent")
+    agent = build_agent(tmp_path / "agent")
     root = tmp_path / "run"
     (root / "r" / "jobs" / "1-x").mkdir(parents=True)
     (root / "r" / "jobs" / "1-x" / "job.status").write_text("JOB_EXIT=succeeded\n")

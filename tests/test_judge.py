@@ -1,24 +1,34 @@
-"""The state contract as one table: status-file facts + runner answer + previous state.
+"""Every rule between an agent's reply and the ledger, as one table.
 
-Each row is one situation a poll can meet; ``expect`` names the Decision
-fields that row is about (state always; exits, counts, errors where they matter).
+A row is one look at one job: the job as the ledger held it, what the call
+brought back (the status file and the runner's answer in a typed reply, or
+why there is no reply), and the update ``judge`` must record. The state rows
+come first (the precedence of ``reconcile.decide``), then the rules of the
+call and of the update. ``expect`` names the update fields a row is about;
+exit fields read None when the update leaves them as they were.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Mapping, Optional
 
 import pytest
 
-from jobrelay.ledger.records import ExitSource
-from jobrelay.manager.reconcile import LOST_AFTER_LOOKS, PrevJob, RunnerView, reconcile
+from jobrelay.agent.protocol import JobReply
+from jobrelay.ledger.records import KEEP, EventKind, ExitSource, JobRecord, JobUpdate
+from jobrelay.manager.judge import INTERRUPTED, Look, Rules, judge
+from jobrelay.manager.reconcile import LOST_AFTER_LOOKS, RunnerView
 from jobrelay.runners.base import RunnerJobInfo
 from jobrelay.runners.base import RunnerState as R
 from jobrelay.states import JobState as S
-from jobrelay.status.facts import StatusFacts
+from jobrelay.status.facts import Message, StatusFacts
 
 T = "2026-11-25T01:02:03Z"
+NOW = datetime(2026, 11, 25, 1, 2, 3, tzinfo=UTC)
+LONG_AGO = "2026-11-25T00:00:00Z"  # an hour before NOW
+JUST_NOW = "2026-11-25T01:02:00Z"  # 3 s before NOW
 
 # what the status file may say
 NO_FILE = StatusFacts(exists=False)
@@ -30,6 +40,8 @@ OK_NO_CODE = replace(STARTED, exit="succeeded", exit_time=T)
 CODE3 = replace(STARTED, exit="failed", exit_code=3, exit_time=T)
 TERM = replace(STARTED, exit="failed", exit_code=143, exit_signal="TERM", exit_time=T)
 BY_AGENT = replace(STARTED, exit="failed", exit_signal="KILL", exit_by="agent", exit_time=T)
+DAMAGED = replace(STARTED, problems=("line 7: not KEY=VALUE",))
+TALKED = replace(STARTED, messages=(Message(T, "INFO", "step 1"),))
 
 # what the runner may say
 NOT_ASKED = RunnerView.not_asked()
@@ -51,23 +63,69 @@ DONE_0 = runner(R.DONE, code=0, why="COMPLETED")
 DONE_BLIND = runner(R.DONE)  # ended, exit unknown (e.g. a background pid gone)
 
 
+@dataclass(frozen=True)
+class Prev:
+    """The job as the ledger held it before the look."""
+
+    state: S
+    kill: bool = False
+    forgot: int = 0
+    source: Optional[ExitSource] = None
+    host: Optional[str] = "login1"
+    created: str = LONG_AGO
+    unreachable_since: Optional[str] = None
+    error: Optional[str] = None
+
+    def record(self) -> JobRecord:
+        return JobRecord(
+            id=7, run="r", name="j", submit_num=1, platform="p", host=self.host,
+            install_target="p", runner="slurm", runner_id=None, job_dir="r/jobs/7-j",
+            state=self.state, exit_code=None, exit_signal=None, exit_source=self.source,
+            error=self.error, kill_requested=self.kill, forgot_count=self.forgot,
+            unreachable_since=self.unreachable_since, script_path="/s.sh", directives={},
+            env={}, created=self.created, updated=self.created,
+        )  # fmt: skip
+
+
 def prev(
     state: S, kill: bool = False, forgot: int = 0, source: Optional[ExitSource] = None
-) -> PrevJob:
-    return PrevJob(state, kill_requested=kill, forgot_count=forgot, exit_source=source)
+) -> Prev:
+    return Prev(state, kill=kill, forgot=forgot, source=source)
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    facts: Optional[StatusFacts]
+    facts: Optional[StatusFacts]  # None: the host could not be reached, no reply
     runner: RunnerView
-    prev: PrevJob
+    prev: Prev
     state: S
     expect: Mapping[str, Any] = field(default_factory=dict)
     reason_has: str = ""
-    submit_error: Optional[str] = None
     requeue: frozenset[str] = frozenset()  # the runner's requeue (preemption) signals
+    verb: str = "poll"
+    reply_error: Optional[str] = None  # the reply's error for this job
+    reply: bool = True  # False: the call brought no line for this job
+    in_progress: bool = False
+    runner_id: Optional[str] = None  # the reply's runner id (submit)
+    resubmit_refused: bool = False
+    not_started: bool = False
+    unreachable: bool = False  # the call could not reach the host
+    call_error: Optional[str] = None
+
+    def look(self) -> Look:
+        unreachable = self.unreachable or (self.facts is None and self.reply_error is None)
+        if unreachable or not self.reply:
+            return Look(
+                self.verb, "login2", None, unreachable=unreachable,
+                not_started=self.not_started, call_error=self.call_error,
+            )  # fmt: skip
+        reply = JobReply(
+            "r/7", "r/jobs/7-j", self.verb, error=self.reply_error, status=self.facts,
+            runner=self.runner.info, runner_error=self.runner.error, runner_id=self.runner_id,
+            in_progress=self.in_progress, resubmit_refused=self.resubmit_refused,
+        )  # fmt: skip
+        return Look(self.verb, "login2", reply, call_error=self.call_error)
 
 
 SLURM_REQUEUE = frozenset({"TERM"})
@@ -129,13 +187,15 @@ CASES = [
     Case("submitting, file shows start", STARTED, NOT_ASKED, prev(S.SUBMITTING), S.RUNNING),
     Case("submitting, never reached the runner", NO_ID, NOT_ASKED, prev(S.SUBMITTING),
          S.SUBMIT_FAILED, {"error": "sbatch: error: invalid partition"}, "never reached",
-         submit_error="sbatch: error: invalid partition"),
+         verb="submit", reply_error="sbatch: error: invalid partition"),
     Case("submitting, no file, never reached", NO_FILE, NOT_ASKED, prev(S.SUBMITTING),
-         S.SUBMIT_FAILED, {}, "disk full", submit_error="cannot write job dir: disk full"),
-    Case("submitting, no id yet, no word from agent", NO_ID, NOT_ASKED, prev(S.SUBMITTING),
+         S.SUBMIT_FAILED, {}, "disk full", verb="submit",
+         reply_error="cannot write job dir: disk full"),
+    Case("submitting, no id yet, no word from agent", NO_ID, NOT_ASKED,
+         Prev(S.SUBMITTING, created=JUST_NOW),
          S.SUBMITTING, {"runner_id": None}),
     Case("submitting, submit error but file has id", QUEUED, NOT_ASKED, prev(S.SUBMITTING),
-         S.SUBMITTED, {}, submit_error="reply lost"),
+         S.SUBMITTED, {}, verb="submit", reply_error="reply lost"),
     # -- runner query failed: keep state, carry the error ------------------------------
     Case("runner query failed, running", STARTED, FAILED_QUERY, prev(S.RUNNING), S.RUNNING,
          {"error": "squeue: timed out after 30s"}, "query failed"),
@@ -196,6 +256,66 @@ CASES = [
     Case("killed from file is final", OK, NOT_ASKED, prev(S.KILLED, kill=True, source=FILE),
          S.KILLED ),
     Case("submit-failed is final", OK, RUNNING, prev(S.SUBMIT_FAILED), S.SUBMIT_FAILED),
+    # -- the call: no line, an error with no status, a submit that never ran ------------
+    Case("no line for the job from a complete call: error only, state kept", QUEUED, NOT_ASKED,
+         prev(S.SUBMITTED), S.SUBMITTED, {"error": "agent on h timed out", "touched": False},
+         "timed out", reply=False, call_error="agent on h timed out"),
+    Case("no line and no call error", QUEUED, NOT_ASKED, prev(S.RUNNING), S.RUNNING,
+         {"error": "no reply for this job", "touched": False}, reply=False),
+    Case("an error with no status: error only", None, NOT_ASKED, prev(S.RUNNING), S.RUNNING,
+         {"error": "job dir 'x': escapes", "touched": False}, reply_error="job dir 'x': escapes",
+         reply=True),
+    Case("kill error with the file read: kept beside the state", STARTED, NOT_ASKED,
+         prev(S.RUNNING, kill=True), S.RUNNING, {"error": "kill: kill failed: scancel: exit 1"},
+         verb="kill", reply_error="kill failed: scancel: exit 1"),
+    Case("kill: already finished", OK, NOT_ASKED, prev(S.RUNNING, kill=True), S.SUCCEEDED,
+         verb="kill"),
+    # -- submit replies -------------------------------------------------------------------
+    Case("submit accepted: submitted on the host that answered", QUEUED, NOT_ASKED,
+         Prev(S.SUBMITTING, host=None), S.SUBMITTED, {"runner_id": "42", "host": "login2"},
+         verb="submit", runner_id="42"),
+    Case("submit error with no status: submit-failed, not unknown", None, NOT_ASKED,
+         prev(S.SUBMITTING), S.SUBMIT_FAILED, {"error": "job dir 'x': escapes",
+         "host": "login2"}, verb="submit", reply_error="job dir 'x': escapes", reply=True),
+    Case("submit taken by the runner, recording failed: submitted, error kept", QUEUED,
+         NOT_ASKED, prev(S.SUBMITTING), S.SUBMITTED, {"error": "could not record"},
+         verb="submit", runner_id="42", reply_error="could not record"),
+    Case("submit refused as submitted before, started: running", STARTED, NOT_ASKED,
+         prev(S.SUBMITTING), S.RUNNING, {}, verb="submit", resubmit_refused=True),
+    Case("submit: no host reachable", QUEUED, NOT_ASKED, prev(S.SUBMITTING), S.SUBMIT_FAILED,
+         {"error": "no host of platform 'p' reachable: timeout"}, verb="submit", reply=False,
+         call_error="no host of platform 'p' reachable: timeout", unreachable=True),
+    Case("submit: the agent never started", QUEUED, NOT_ASKED, prev(S.SUBMITTING),
+         S.SUBMIT_FAILED, {"error": "install failed"}, verb="submit", reply=False,
+         not_started=True, call_error="install failed"),
+    Case("submit: the call was cut before this job's line: nothing recorded", QUEUED, NOT_ASKED,
+         prev(S.SUBMITTING), S.SUBMITTING, {"none": True}, verb="submit", reply=False),
+    # -- a submission interrupted before the runner took the job ------------------------
+    Case("submitting, no trace, long ago: interrupted", NO_ID, NOT_ASKED, prev(S.SUBMITTING),
+         S.SUBMIT_FAILED, {"error": INTERRUPTED}, "interrupted"),
+    Case("submitting, no trace, just now: may still be on its way", NO_ID, NOT_ASKED,
+         Prev(S.SUBMITTING, created=JUST_NOW), S.SUBMITTING),
+    Case("submitting, no trace, an agent holds its lock: in progress", NO_ID, NOT_ASKED,
+         prev(S.SUBMITTING), S.SUBMITTING, in_progress=True),
+    Case("submitting, started with no id: not interrupted", replace(STARTED, runner_id=None),
+         NOT_ASKED, prev(S.SUBMITTING), S.RUNNING),
+    # -- what the update carries --------------------------------------------------------------
+    Case("a job with no host learns the host that answered", STARTED, RUNNING,
+         Prev(S.SUBMITTING, host=None), S.RUNNING, {"host": "login2"}),
+    Case("a job with a host keeps it", STARTED, RUNNING, prev(S.RUNNING), S.RUNNING,
+         {"host": KEEP}),
+    Case("a damaged status file is said plainly", DAMAGED, RUNNING, prev(S.RUNNING), S.RUNNING,
+         {"error": "status file r/jobs/7-j/job.status: line 7: not KEY=VALUE"}),
+    Case("a clean look at a live job clears the old error", STARTED, RUNNING,
+         Prev(S.RUNNING, error="old trouble"), S.RUNNING, {"error_raw": None}),
+    Case("a final job keeps the error it ended with", OK, NOT_ASKED,
+         Prev(S.FAILED, source=RUN, error="from the runner"), S.SUCCEEDED, {"error_raw": KEEP}),
+    Case("unreachable since the first time, not the last", None, NOT_ASKED,
+         Prev(S.UNKNOWN, unreachable_since="t0"), S.UNKNOWN, {"unreachable_raw": KEEP}),
+    Case("unreachable for the first time: since now", None, NOT_ASKED, prev(S.RUNNING),
+         S.UNKNOWN, {"unreachable_raw": T}),
+    Case("messages go to the ledger", TALKED, RUNNING, prev(S.RUNNING), S.RUNNING,
+         {"messages": 1}),
     # -- requeue/preemption (Slurm): a TERM exit is final only once the runner lets go --
     Case("TERM exit, runner holds it pending: requeued", TERM, PENDING, prev(S.RUNNING),
          S.SUBMITTED, {"exit_code": None, "exit_source": None}, "requeued",
@@ -223,22 +343,45 @@ CASES = [
 # fmt: on
 
 
+def learnt(update: JobUpdate, name: str) -> Any:
+    value = getattr(update, name)
+    return None if value is KEEP else value
+
+
+def check(case: Case, update: Optional[JobUpdate]) -> None:
+    if case.expect.get("none"):
+        assert update is None
+        return
+    assert update is not None
+    state = case.prev.state if update.state is KEEP else update.state
+    assert state is case.state, update.reason
+    assert update.expect_state is case.prev.state  # applied only to the job as judged
+    assert update.reason  # every update says why
+    assert case.reason_has in update.reason
+    for key, wanted in case.expect.items():
+        if key in ("exit_code", "exit_signal", "exit_source", "runner_id", "error"):
+            assert learnt(update, key) == wanted, (key, update)
+        elif key == "error_raw":
+            assert update.error == wanted, update
+        elif key == "unreachable_raw":
+            assert update.unreachable_since == wanted, update
+        elif key == "host_unreachable":
+            assert (learnt(update, "unreachable_since") is not None) == wanted, update
+        elif key == "record_forgot":
+            forgot = any(n.kind is EventKind.RUNNER_FORGOT for n in update.notes)
+            assert forgot == wanted, update
+        elif key == "touched":
+            assert (update.state is not KEEP) == wanted, update
+        elif key == "messages":
+            assert len(update.messages) == wanted, update
+        else:
+            assert getattr(update, key) == wanted, (key, update)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_reconcile(case: Case) -> None:
-    decision = reconcile(
-        case.facts,
-        case.runner,
-        case.prev,
-        submit_error=case.submit_error,
-        requeue_signals=case.requeue,
-    )
-    assert decision.state is case.state, decision.reason
-    for attribute, wanted in case.expect.items():
-        assert getattr(decision, attribute) == wanted, (attribute, decision)
-    assert case.reason_has in decision.reason
-    assert decision.reason  # every decision says why
-    if case.facts is None:
-        assert decision.host_unreachable
+def test_judge(case: Case) -> None:
+    rules = Rules(NOW, case.requeue, submit_grace=60.0)
+    check(case, judge(case.prev.record(), case.look(), rules))
 
 
 def test_table_covers_every_state() -> None:
@@ -252,13 +395,15 @@ def test_table_names_are_unique() -> None:
 
 
 def test_lost_takes_the_contract_number_of_looks() -> None:
-    # walk a job through consecutive "gone" answers, feeding each decision back
+    # walk a job through consecutive "gone" answers, feeding each update back
     state = prev(S.RUNNING)
     looks = 0
     while not state.state.is_final:
         looks += 1
-        decision = reconcile(STARTED, GONE, state)
-        state = prev(decision.state, forgot=decision.forgot_count)
+        update = judge(state.record(), Case("", STARTED, GONE, state, S.LOST).look(), Rules(NOW))
+        assert update is not None and update.state is not KEEP
+        assert update.forgot_count is not KEEP
+        state = prev(update.state, forgot=update.forgot_count)
     assert (state.state, looks) == (S.LOST, LOST_AFTER_LOOKS)
 
 

@@ -1,4 +1,8 @@
-"""The agent's stand-in for ``dataclasses`` (see ``records``): no ``exec``, no ``inspect``.
+"""The agent's stand-in for ``dataclasses`` (see ``host_dataclasses``).
+
+It never imports ``inspect`` (and ``ast``, ``dis``, ``tokenize`` with it), and
+it compiles one method per class, ``__init__``, with ``exec`` from the class's
+own field names; ``repr``, equality and hashing are shared functions.
 
 Supported: ``@dataclass`` and ``@dataclass(frozen=True)`` on classes whose
 annotations are strings (``from __future__ import annotations``), defaults,

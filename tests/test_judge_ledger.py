@@ -1,12 +1,14 @@
-"""Reconcile decisions written through a real ledger: a job's life across several polls."""
+"""Judgements written through a real ledger: a job's life across several polls."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+from jobrelay.agent.protocol import JobReply
 from jobrelay.ledger import EventKind, ExitSource, JobRecord, JobSpec, Ledger
-from jobrelay.manager.decision_update import update_for
-from jobrelay.manager.reconcile import PrevJob, RunnerView, reconcile
+from jobrelay.manager.judge import Look, Rules, judge
+from jobrelay.manager.reconcile import RunnerView
 from jobrelay.runners.base import RunnerJobInfo, RunnerState
 from jobrelay.states import JobState
 from jobrelay.status.facts import Message, StatusFacts
@@ -27,8 +29,22 @@ def poll(
     ledger: Ledger, job_id: int, facts: StatusFacts | None, runner: RunnerView, now: str
 ) -> JobRecord:
     job = ledger.get(job_id)
-    decision = reconcile(facts, runner, PrevJob.of(job))
-    ledger.apply([update_for(job, decision, facts, now)])
+    if facts is None:
+        look = Look("poll", "h", None, unreachable=True)
+    else:
+        line = JobReply(
+            job.ref,
+            job.job_dir,
+            "poll",
+            status=facts,
+            runner=runner.info,
+            runner_error=runner.error,
+        )
+        look = Look("poll", "h", line)
+    when = datetime.strptime(now, "n%d").replace(year=2026, tzinfo=UTC)
+    update = judge(job, look, Rules(when))
+    assert update is not None
+    ledger.apply([update])
     return ledger.get(job_id)
 
 
@@ -41,7 +57,7 @@ def test_life_of_a_job_through_the_ledger(tmp_path: Path) -> None:
         # host unreachable twice: unknown, unreachable since the first time
         got = poll(ledger, job.id, None, RunnerView.not_asked(), "n2")
         got = poll(ledger, job.id, None, RunnerView.not_asked(), "n3")
-        assert (got.state, got.unreachable_since) == (JobState.UNKNOWN, "n2")
+        assert (got.state, got.unreachable_since) == (JobState.UNKNOWN, "2026-01-02T00:00:00Z")
         # back: running, message recorded once even when read twice
         got = poll(ledger, job.id, STARTED, RunnerView.not_asked(), "n4")
         got = poll(ledger, job.id, STARTED, RunnerView.not_asked(), "n5")

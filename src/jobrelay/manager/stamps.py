@@ -13,12 +13,9 @@ Kept in memory only: a new controller reads every file once, then skips.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
-from ..agent.protocol import JobRequest
-from ..ledger.records import JobRecord
+from ..agent.protocol import JobReply, JobRequest
 from ..status.facts import StatusFacts
-from .replies import facts_from_reply
 
 UNCHANGED_WITHOUT_READ = (
     "the agent said the status file was unchanged since a read this controller has not made"
@@ -31,12 +28,7 @@ class Seen:
     facts: StatusFacts
 
 
-def plain_request(job: JobRecord) -> JobRequest:
-    """A job as any verb but submit asks about it, with no stamp."""
-    return JobRequest(job=job.ref, dir=job.job_dir, runner_id=job.runner_id or "")
-
-
-class SeenFiles:
+class StatusStamps:
     """Job id -> the stamp and facts of its status file at the last full read."""
 
     def __init__(self) -> None:
@@ -45,37 +37,30 @@ class SeenFiles:
     def __len__(self) -> int:
         return len(self._by_job)
 
-    def poll_request(self, job: JobRecord) -> JobRequest:
-        seen = self._by_job.get(job.id)
+    def request(self, job_id: int, plain: JobRequest) -> JobRequest:
+        """``plain`` with the stamp of the last read, when a skip is safe."""
+        seen = self._by_job.get(job_id)
         if seen is None:
-            return plain_request(job)
+            return plain
         facts = seen.facts
         # a finished file is read in full: requeue and late lines matter there
         if facts.finished or not facts.runner_id or not facts.runner_name:
-            return plain_request(job)
-        return JobRequest(
-            job=job.ref,
-            dir=job.job_dir,
-            runner=facts.runner_name,
-            runner_id=facts.runner_id,
-            seen=seen.stamp,
-        )
+            return plain
+        return replace(plain, runner=facts.runner_name, runner_id=facts.runner_id, seen=seen.stamp)
 
-    def facts(self, job_id: int, line: dict[str, Any]) -> tuple[StatusFacts | None, str | None]:
-        """The facts a reply line stands for, and an error when it cannot stand for any."""
-        stamp = line.get("stamp")
-        if line.get("unchanged"):
+    def resolve(self, job_id: int, reply: JobReply) -> JobReply:
+        """The reply as if the file had been read: an "unchanged" one gets the facts
+        kept here (with no messages: they are in the ledger already)."""
+        if reply.unchanged:
             seen = self._by_job.get(job_id)
-            if seen is None or seen.stamp != stamp:
-                return None, UNCHANGED_WITHOUT_READ
-            # the same file holds no new message: nothing for the ledger to look up
-            return replace(seen.facts, messages=()), None
-        facts = facts_from_reply(line)
-        if facts is not None and isinstance(stamp, str) and stamp:
-            self._by_job[job_id] = Seen(stamp, facts)
+            if seen is None or seen.stamp != reply.stamp:
+                return replace(reply, unchanged=False, error=UNCHANGED_WITHOUT_READ)
+            return replace(reply, unchanged=False, status=replace(seen.facts, messages=()))
+        if reply.status is not None and reply.stamp:
+            self._by_job[job_id] = Seen(reply.stamp, reply.status)
         else:
             self._by_job.pop(job_id, None)
-        return facts, None
+        return reply
 
     def forget(self, job_ids: list[int]) -> None:
         for job_id in job_ids:

@@ -19,7 +19,7 @@ import contextlib
 from collections import deque
 from dataclasses import dataclass
 
-from ..transport.process import kill_group
+from ..processes import kill_group
 
 CLOSING_MARK = b'"end":true'  # only the closing line has this key: JSON escapes quotes in values
 STDERR_KEPT = 50  # last stderr lines kept for the error of a session that died
@@ -30,13 +30,13 @@ CLOSE_GRACE = 2.0  # seconds a session gets to exit after its stdin closes
 class SessionAnswer:
     """What one request to a session got back."""
 
-    stdout: bytes  # the reply lines, the closing line last when complete
+    stdout: str  # the reply lines, the closing line last when complete
     complete: bool  # the closing line arrived
     timed_out: bool = False
     stderr: str = ""  # the session's recent stderr, when it did not complete
 
 
-class AgentSession:
+class ServingAgent:
     """One ``agent --serve`` process and the pipes to it."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
@@ -77,10 +77,10 @@ class AgentSession:
                         break  # the session ended
                     lines.append(line)
                     if CLOSING_MARK in line:
-                        return SessionAnswer(b"".join(lines), complete=True)
+                        return SessionAnswer(_text(lines), complete=True)
         except TimeoutError:
             await self.kill()
-            return SessionAnswer(b"".join(lines), False, timed_out=True, stderr=self.stderr())
+            return SessionAnswer(_text(lines), False, timed_out=True, stderr=self.stderr())
         except (BrokenPipeError, ConnectionResetError, ValueError, asyncio.LimitOverrunError):
             pass  # a pipe gone, or a line over the limit: this session is done
         except asyncio.CancelledError:
@@ -88,7 +88,7 @@ class AgentSession:
             kill_group(self.proc.pid)
             raise
         await self.kill()
-        return SessionAnswer(b"".join(lines), False, stderr=self.stderr())
+        return SessionAnswer(_text(lines), False, stderr=self.stderr())
 
     def stderr(self) -> str:
         return "".join(self._stderr).strip()
@@ -132,3 +132,7 @@ class AgentSession:
             kill_group(self.proc.pid)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.proc.wait(), CLOSE_GRACE)
+
+
+def _text(lines: list[bytes]) -> str:
+    return b"".join(lines).decode("utf-8", "replace")

@@ -1,4 +1,4 @@
-"""The agent's dataclass stand-in (jobrelay._light_records) behaves as the standard module.
+"""The agent's dataclass stand-in (jobrelay.light_dataclasses) behaves as the standard module.
 
 Each host-side record class is built twice, once by each implementation, from
 the same class body; instances must agree on construction, defaults, repr,
@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Dict, List, Mapping, Optional
 
 import pytest
 
-from jobrelay import _light_records as light
+from jobrelay import light_dataclasses as light
 
 
 def _bodies() -> Any:

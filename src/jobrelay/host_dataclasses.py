@@ -5,7 +5,7 @@ the standard ``dataclasses`` costs about 10 ms (it imports ``inspect``, which
 imports ``ast``, ``dis``, ``tokenize``...) and every class it builds compiles
 several methods with ``exec``: a third of the agent's start. Inside the agent
 (the zipapp's entry calls ``use_light()`` before any other import) the classes
-are built by ``_light_records`` instead, with the same constructor, ``repr``,
+are built by ``light_dataclasses`` instead, with the same constructor, ``repr``,
 equality, hashing and frozenness for the subset the host side uses. Everywhere
 else (the controller, the tests) these names are the standard ones, so
 ``dataclasses.replace`` and friends keep working on these types there.
@@ -33,7 +33,7 @@ else:
 
     def _impl(obj=None):
         if hasattr(obj, "__light_fields__") if obj is not None else _LIGHT:
-            from . import _light_records as module
+            from . import light_dataclasses as module
         else:
             import dataclasses as module
         return module
