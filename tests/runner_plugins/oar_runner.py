@@ -33,6 +33,8 @@ from jobrelay.runners.base import (
     RunnerJobInfo,
     RunnerState,
     check_id,
+    nodes_with_cpus,
+    one_option,
 )
 
 P, R, D = RunnerState.PENDING, RunnerState.RUNNING, RunnerState.DONE
@@ -70,12 +72,10 @@ class OarRunner(BatchRunner):
     }
 
     def resource_directives(self, d: Directives) -> List[str]:
-        parts = []
-        if d.nodes is not None or d.cpus is not None:
-            parts.append(f"nodes={d.nodes or 1}" + (f"/core={d.cpus}" if d.cpus else ""))
+        parts = nodes_with_cpus(d, "core", "/")  # one -l: several make a moldable job
         if d.time_limit is not None:
             parts.append(f"walltime={self.format_value('time_limit', d.time_limit)}")
-        return [f"-l {','.join(parts)}"] if parts else []
+        return one_option("-l", parts)
 
     def poll_command(self, ids: Sequence[str]) -> List[str]:
         argv = [*self.options.command_prefix, "oarstat", "-s"]

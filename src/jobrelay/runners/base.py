@@ -306,6 +306,20 @@ class BatchRunner(Runner):
         return [KillOutcome(i, False, result.describe()) for i in ids]
 
 
+def nodes_with_cpus(d: Directives, cpus_word: str, sep: str) -> List[str]:
+    """``["nodes=N<sep><cpus_word>=C"]`` (N is 1 unless given; the CPUs part only
+    when set), or ``[]`` with neither: Torque ``nodes=2:ppn=4``, OAR ``nodes=2/core=4``."""
+    if d.nodes is None and d.cpus is None:
+        return []
+    return [f"nodes={d.nodes or 1}" + (f"{sep}{cpus_word}={d.cpus}" if d.cpus else "")]
+
+
+def one_option(option: str, parts: Sequence[str]) -> List[str]:
+    """``parts`` as one directive, ``option a,b,c`` (several would read as
+    alternatives to some schedulers), or none."""
+    return [f"{option} {','.join(parts)}"] if parts else []
+
+
 def format_hms(seconds: int) -> str:
     """Seconds as H:MM:SS, the time-limit form most schedulers accept."""
     hours, rest = divmod(max(0, seconds), 3600)

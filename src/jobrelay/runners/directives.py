@@ -95,17 +95,7 @@ def parse_duration(value: object, text: bool = False) -> int:
     >>> parse_duration("1:30:00"), parse_duration("30m"), parse_duration("90")
     (5400, 1800, 90)
     """
-    if isinstance(value, bool):
-        raise ValueError(f"expected {DURATION_FORMS}, got a boolean")
-    if isinstance(value, int):
-        seconds = value
-    elif isinstance(value, str):
-        seconds = _duration_text(value.strip())
-    else:
-        raise ValueError(f"expected {DURATION_FORMS}, got {type(value).__name__}")
-    if seconds <= 0:
-        raise ValueError(f"must be more than 0 seconds, got {value!r}")
-    return seconds
+    return _amount(value, DURATION_FORMS, _duration_text, " seconds")
 
 
 def _duration_text(text: str) -> int:
@@ -128,21 +118,30 @@ def parse_memory_mb(value: object, text: bool = False) -> int:
     >>> parse_memory_mb("4G"), parse_memory_mb("500M"), parse_memory_mb("1500K")
     (4096, 500, 2)
     """
+    return _amount(value, MEMORY_FORMS, _memory_text, "")
+
+
+def _memory_text(text: str) -> int:
+    match = _MEMORY_RE.fullmatch(text)
+    if not match:
+        raise ValueError(f"cannot read {text!r} as a memory size: use {MEMORY_FORMS}")
+    kilobytes = int(match.group(1)) * _MEMORY_FACTOR_KB[match.group(2).upper()]
+    return -(-kilobytes // 1024)  # round up: never ask for less than was written
+
+
+def _amount(value: object, forms: str, read_text: Callable[[str], int], unit: str) -> int:
+    """An int as it is, or a string read by ``read_text``; more than 0."""
     if isinstance(value, bool):
-        raise ValueError(f"expected {MEMORY_FORMS}, got a boolean")
+        raise ValueError(f"expected {forms}, got a boolean")
     if isinstance(value, int):
-        megabytes = value
+        amount = value
     elif isinstance(value, str):
-        match = _MEMORY_RE.fullmatch(value.strip())
-        if not match:
-            raise ValueError(f"cannot read {value!r} as a memory size: use {MEMORY_FORMS}")
-        kilobytes = int(match.group(1)) * _MEMORY_FACTOR_KB[match.group(2).upper()]
-        megabytes = -(-kilobytes // 1024)  # round up: never ask for less than was written
+        amount = read_text(value.strip())
     else:
-        raise ValueError(f"expected {MEMORY_FORMS}, got {type(value).__name__}")
-    if megabytes <= 0:
-        raise ValueError(f"must be more than 0, got {value!r}")
-    return megabytes
+        raise ValueError(f"expected {forms}, got {type(value).__name__}")
+    if amount <= 0:
+        raise ValueError(f"must be more than 0{unit}, got {value!r}")
+    return amount
 
 
 def _count(value: object, text: bool) -> int:

@@ -28,6 +28,8 @@ from .base import (
     RunnerJobInfo,
     RunnerState,
     check_id,
+    nodes_with_cpus,
+    one_option,
 )
 from .exit_status import signal_name
 from .scheduler_text import kill_outcomes, only_lines_matching
@@ -180,12 +182,10 @@ class TorqueRunner(PbsRunner):
     job_name_max = 15  # older Torque servers refuse longer job names
 
     def resource_directives(self, d: Directives) -> List[str]:
-        parts = []
-        if d.nodes is not None or d.cpus is not None:
-            parts.append(f"nodes={d.nodes or 1}" + (f":ppn={d.cpus}" if d.cpus else ""))
+        parts = nodes_with_cpus(d, "ppn", ":")
         if d.memory_mb is not None:
             parts.append(f"mem={d.memory_mb}mb")
-        return [f"-l {','.join(parts)}"] if parts else []
+        return one_option("-l", parts)
 
     def poll_command(self, ids: Sequence[str]) -> List[str]:
         return [*self.options.command_prefix, "qstat", "-f", *(check_id(i) for i in ids)]
