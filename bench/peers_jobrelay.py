@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from jobrelay.agent.protocol import JobRequest  # noqa: E402
+from jobrelay.engine.protocol import JobRequest  # noqa: E402
 from jobrelay.ledger.records import JobRecord  # noqa: E402
 from jobrelay.ledger.store import Ledger  # noqa: E402
 from jobrelay.manager.agentcall import AgentCaller, AgentReply  # noqa: E402

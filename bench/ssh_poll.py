@@ -29,7 +29,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from jobrelay.agent.protocol import JobRequest
+from jobrelay.engine.protocol import JobRequest
 from jobrelay.ledger.store import Ledger
 from jobrelay.manager.agentcall import AgentCaller
 from jobrelay.manager.controller import Controller, SubmitItem

@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from jobrelay.agent.protocol import JobRequest
+from jobrelay.engine.protocol import JobRequest
 from jobrelay.manager.sshfree import SshFreeCaller
 from jobrelay.platforms.connect import transport_for
 from jobrelay.platforms.model import Platform, TransportKind

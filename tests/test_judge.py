@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional
 
 import pytest
 
-from jobrelay.agent.protocol import JobReply
+from jobrelay.engine.protocol import JobReply
 from jobrelay.ledger.records import KEEP, EventKind, ExitSource, JobRecord, JobUpdate
 from jobrelay.manager.judge import INTERRUPTED, Look, Rules, judge
 from jobrelay.manager.reconcile import LOST_AFTER_LOOKS, RunnerView

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jobrelay.agent.protocol import JobReply
+from jobrelay.engine.protocol import JobReply
 from jobrelay.ledger import EventKind, ExitSource, JobRecord, JobSpec, Ledger
 from jobrelay.manager.judge import Look, Rules, judge
 from jobrelay.manager.reconcile import RunnerView

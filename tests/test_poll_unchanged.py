@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 from job_dirs import live_session, wait_for
 
-from jobrelay.agent.protocol import JobReply, JobRequest
+from jobrelay.engine.protocol import JobReply, JobRequest
 from jobrelay.ledger.records import EventKind, JobRecord
 from jobrelay.ledger.store import Ledger
 from jobrelay.manager.agentcall import AgentReply, HostCaller

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobrelay.agent.protocol import JobRequest, Request, parse_request
+from jobrelay.engine.protocol import JobRequest, Request, parse_request
 from jobrelay.manager.controller import ControllerError, make_caller
 from jobrelay.manager.sshfree import SshFreeCaller
 from jobrelay.platforms.connect import transport_for

@@ -23,7 +23,7 @@ import pytest
 from conftest import Infra
 from sshfree_harness import SshFreeHost, sshfree_host
 
-from jobrelay.agent.protocol import JobRequest
+from jobrelay.engine.protocol import JobRequest
 from jobrelay.manager.agentcall import AgentReply
 from jobrelay.manager.sshfree import SshFreeCaller
 from jobrelay.platforms.connect import transport_for

@@ -1,12 +1,10 @@
-"""Job dirs under a run root: resolution that never escapes the root, and the submit lock.
+"""Job dirs under a run root: resolution that never escapes the root.
 
 Host-side: standard library only, Python 3.8+.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 
 from ..gate.paths import PathRefused, inside_root
@@ -14,8 +12,6 @@ from ..gate.paths import PathRefused, inside_root
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
     from typing import Dict, List, Optional
-
-SUBMIT_LOCK = ".job.submit.lock"
 
 
 class JobDirError(Exception):
@@ -71,46 +67,3 @@ def _confine(root: str, rel: str) -> None:
     found = inside_root(root, rel, allow_absolute=False)
     if isinstance(found, PathRefused):
         raise JobDirError(f"job dir {rel!r}: {found.reason}")
-
-
-class SubmitLock:
-    """An exclusive flock on the job dir's lock file, held while submitting.
-
-    A poll that finds no runner id can tell "still being submitted" (locked)
-    from "never reached the runner" (free): the lock dies with its holder.
-    """
-
-    def __init__(self, job_dir: str) -> None:
-        self.path = os.path.join(job_dir, SUBMIT_LOCK)
-        self.fd: Optional[int] = None
-
-    def acquire(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                return False
-            raise
-        self.fd = fd
-        return True
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing drops the flock
-            self.fd = None
-
-
-def submit_in_progress(job_dir: str) -> bool:
-    """True when some process holds the job's submit lock now."""
-    lock = SubmitLock(job_dir)
-    try:
-        if not os.path.exists(lock.path):
-            return False
-        if lock.acquire():
-            lock.release()
-            return False
-        return True
-    except OSError:
-        return False

@@ -8,17 +8,15 @@ from __future__ import annotations
 import os
 
 from ..engine.jobhost import JobHost
-from ..processes import run_command
 from ..status.facts import StatusFacts
 from ..status.reader import append_lines, read_status_file
-from .jobdirs import JobDirError, SubmitLock, resolve_job_dir, submit_in_progress
+from .jobdirs import JobDirError, resolve_job_dir
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
-    from typing import Dict, Optional, Sequence, Tuple
+    from typing import Dict, Sequence, Tuple
 
     from ..engine.jobhost import JobFiles, Slot
-    from ..processes import CommandResult
 
 
 def file_stamp(path: str) -> str:
@@ -62,21 +60,8 @@ class LocalJobHost(JobHost):
             else:
                 slot.facts = read_status_file(slot.status_path)
 
-    def lock(self, slot: Slot) -> bool:
-        os.makedirs(slot.path, mode=0o700, exist_ok=True)
-        lock = SubmitLock(slot.path)
-        if not lock.acquire():
-            return False
-        slot.lock = lock
-        return True
-
-    def unlock(self, slot: Slot) -> None:
-        if slot.lock is not None:
-            slot.lock.release()
-            slot.lock = None
-
-    def submit_in_progress(self, slot: Slot) -> bool:
-        return submit_in_progress(slot.path)
+    def lock_dir(self, slot: Slot) -> str:
+        return slot.path
 
     def write_jobs(self, jobs: Sequence[Tuple[Slot, JobFiles]]) -> None:
         from ..jobscript.assemble import write_job_files
@@ -90,13 +75,3 @@ class LocalJobHost(JobHost):
 
     def append_status(self, slot: Slot, pairs: Sequence[Tuple[str, str]]) -> None:
         append_lines(slot.status_path, pairs)
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: Optional[str] = None,
-        cwd: Optional[str] = None,
-        timeout: float = 30.0,
-    ) -> CommandResult:
-        return run_command(argv, stdin=stdin, cwd=cwd, timeout=timeout)

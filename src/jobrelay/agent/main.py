@@ -16,7 +16,7 @@ import signal
 import sys
 
 from .. import __version__
-from .protocol import EndLine, JobReply, ProtocolError, parse_request
+from ..engine.protocol import EndLine, JobReply, ProtocolError, parse_request
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:

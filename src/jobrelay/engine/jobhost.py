@@ -8,11 +8,14 @@ Host-side: standard library only, Python 3.8+.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 
-from ..agent.protocol import JobReply, JobRequest
 from ..host_dataclasses import dataclass, field
+from ..processes import run_command
 from ..status import keys
+from .protocol import JobReply, JobRequest
+from .submit_lock import SubmitLock, submit_in_progress
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
@@ -93,16 +96,28 @@ class JobHost(ABC):
         self.read_status(slots)
 
     @abstractmethod
+    def lock_dir(self, slot: Slot) -> str:
+        """The local dir that holds the job's submit lock (made when missing)."""
+
     def lock(self, slot: Slot) -> bool:
-        """Take the job's submit lock (creating its dir); False when another holds it.
-        OSError when the dir cannot be made."""
+        """Take the job's submit lock; False when another process holds it.
+        OSError when its dir cannot be made."""
+        where = self.lock_dir(slot)
+        os.makedirs(where, mode=0o700, exist_ok=True)
+        lock = SubmitLock(where)
+        if not lock.acquire():
+            return False
+        slot.lock = lock
+        return True
 
-    @abstractmethod
-    def unlock(self, slot: Slot) -> None: ...
+    def unlock(self, slot: Slot) -> None:
+        if slot.lock is not None:
+            slot.lock.release()
+            slot.lock = None
 
-    @abstractmethod
     def submit_in_progress(self, slot: Slot) -> bool:
         """Another process holds the job's submit lock now."""
+        return submit_in_progress(self.lock_dir(slot))
 
     @abstractmethod
     def write_jobs(self, jobs: Sequence[Tuple[Slot, JobFiles]]) -> None:
@@ -113,7 +128,6 @@ class JobHost(ABC):
     def append_status(self, slot: Slot, pairs: Sequence[Tuple[str, str]]) -> None:
         """Add lines to the job's status record (OSError when that fails)."""
 
-    @abstractmethod
     def run(
         self,
         argv: Sequence[str],
@@ -122,7 +136,10 @@ class JobHost(ABC):
         cwd: Optional[str] = None,
         timeout: float = 30.0,
     ) -> CommandResult:
-        """Run a runner command (the ``CommandExecutor`` runners are given)."""
+        """Run a runner command (the ``CommandExecutor`` runners are given): on
+        this machine, which is the job host for the agent and the controller
+        for SSH-free."""
+        return run_command(argv, stdin=stdin, cwd=cwd, timeout=timeout)
 
 
 def failed(slot: Slot, verb: str, error: str) -> JobReply:

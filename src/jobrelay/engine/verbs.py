@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-from ..agent.protocol import JobReply, JobRequest
 from ..host_dataclasses import fields, replace
 from ..runners.base import (
     Directives,
@@ -27,6 +26,7 @@ from ..runners.registry import RunnerLoadError, make_runner, runner_class
 from ..status import keys
 from ..status.facts import StatusFacts
 from .jobhost import HostTrouble, JobFiles, JobHost, Slot, failed, not_ready
+from .protocol import JobReply, JobRequest
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:

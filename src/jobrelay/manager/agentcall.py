@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import __version__
-from ..agent.protocol import (
+from ..engine.protocol import (
     EndLine,
     JobReply,
     JobRequest,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..agent.protocol import JobRequest
+from ..engine.protocol import JobRequest
 from ..ledger.records import JobRecord, JobSpec
 from ..ledger.store import Ledger
 from ..platforms.connect import transport_for

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from ..agent.protocol import JobReply
+from ..engine.protocol import JobReply
 from ..ledger.records import KEEP, EventKind, EventNote, JobRecord, JobUpdate, Keep
 from ..states import JobState
 from ..status.facts import StatusFacts

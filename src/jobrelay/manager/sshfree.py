@@ -29,14 +29,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import __version__
-from ..agent.jobdirs import JobDirError, SubmitLock, check_job_dir_text
-from ..agent.jobdirs import submit_in_progress as lock_held
-from ..agent.protocol import JobReply, JobRequest
+from ..agent.jobdirs import JobDirError, check_job_dir_text
 from ..engine.jobhost import HostTrouble, JobFiles, JobHost, Slot
+from ..engine.protocol import JobReply, JobRequest
 from ..engine.verbs import Engine
 from ..jobscript.assemble import write_job_files
 from ..platforms.model import Platform
-from ..processes import CommandResult, run_command
 from ..runners.base import BatchRunner, RunnerOptions
 from ..runners.registry import BUILTIN, RunnerLoadError, runner_class
 from ..status import keys
@@ -187,22 +185,9 @@ class MirrorJobHost(JobHost):
             slot.facts = parse_status(data) if data else StatusFacts(exists=False)
             self.host_lines.pop(slot.req.dir, None)
 
-    def lock(self, slot: Slot) -> bool:
-        lock_dir = self._added(slot).parent
-        lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = SubmitLock(str(lock_dir))
-        if not lock.acquire():
-            return False
-        slot.lock = lock
-        return True
-
-    def unlock(self, slot: Slot) -> None:
-        if slot.lock is not None:
-            slot.lock.release()
-            slot.lock = None
-
-    def submit_in_progress(self, slot: Slot) -> bool:
-        return lock_held(str(self._added(slot).parent))
+    def lock_dir(self, slot: Slot) -> str:
+        # beside the mirror: the host's dir may not exist yet, and cannot be locked
+        return str(self._added(slot).parent)
 
     def write_jobs(self, jobs: Sequence[tuple[Slot, JobFiles]]) -> None:
         """Stage every job's files here, then ONE rsync push of all of them."""
@@ -243,16 +228,6 @@ class MirrorJobHost(JobHost):
         path = self._added(slot)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         append_lines(str(path), pairs)
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: str | None = None,
-        cwd: str | None = None,
-        timeout: float = 30.0,
-    ) -> CommandResult:
-        return run_command(argv, stdin=stdin, cwd=cwd, timeout=timeout)
 
 
 def _able() -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..agent.protocol import JobReply, JobRequest
+from ..engine.protocol import JobReply, JobRequest
 from ..status.facts import StatusFacts
 
 UNCHANGED_WITHOUT_READ = (
