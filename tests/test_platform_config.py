@@ -16,8 +16,8 @@ from jobrelay.platforms import (
     load_platforms,
 )
 from jobrelay.platforms.config import default_config_path, find_config
-from jobrelay.platforms.quantities import parse_duration, parse_memory_mb
 from jobrelay.runners.base import Directives
+from jobrelay.runners.directives import parse_duration, parse_memory_mb
 
 
 def write(tmp_path: Path, text: str, name: str = "platforms.toml") -> Path:

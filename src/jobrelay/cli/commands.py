@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
-from typing import Any
 
 from ..ledger.records import JobRecord
 from ..manager.contact import holding_runs
 from ..manager.controller import Controller, SubmitItem
 from ..manager.waiting import wait_final
-from ..platforms.quantities import parse_duration, parse_memory_mb
 from ..session import Session
 from ..states import JobState
 from . import render
 from .install_tidy import cmd_install, cmd_tidy
+from .job_input import UsageError as UsageError
+from .job_input import submit_items
 from .logs import fetch_log
 from .progress import Progress
 from .watch import watch
-
-INT_DIRECTIVES = ("cpus", "nodes")
-TEXT_DIRECTIVES = ("queue", "account", "job_name")
-
-
-class UsageError(Exception):
-    """A command line that cannot be carried out as given."""
 
 
 async def dispatch(args: argparse.Namespace) -> int:
@@ -49,79 +40,8 @@ def outcome(jobs: list[JobRecord]) -> int:
 
 
 # -- submit -------------------------------------------------------------
-def parse_directives(pairs: list[str], raw: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise UsageError(f"--directive {pair!r}: expected KEY=VALUE")
-        try:
-            if key == "time_limit":
-                out[key] = parse_duration(value)
-            elif key == "memory":
-                out["memory_mb"] = parse_memory_mb(value)
-            elif key in INT_DIRECTIVES:
-                out[key] = int(value)
-            elif key in TEXT_DIRECTIVES:
-                out[key] = value
-            else:
-                raise UsageError(f"--directive {key!r}: unknown (use --raw for native lines)")
-        except ValueError as exc:
-            raise UsageError(f"--directive {pair!r}: {exc}") from exc
-    if raw:
-        out["raw"] = list(raw)
-    return out
-
-
-def parse_env(pairs: list[str]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.isidentifier():
-            raise UsageError(f"--env {pair!r}: expected NAME=VALUE")
-        env[name] = value
-    return env
-
-
-def submit_items(args: argparse.Namespace) -> list[SubmitItem]:
-    directives = parse_directives(args.directive, args.raw)
-    env = parse_env(args.env)
-    items = []
-    if args.name and len(args.name) != len(args.scripts):
-        raise UsageError(f"{len(args.name)} --name for {len(args.scripts)} SCRIPT: give one each")
-    for i, script in enumerate(args.scripts):
-        path = Path(script)
-        name = args.name[i] if args.name else path.name
-        items.append(SubmitItem(path, name, directives, env))
-    if args.jobs:
-        stream = sys.stdin if args.jobs == "-" else open(args.jobs, encoding="utf-8")  # noqa: SIM115
-        with stream:
-            for n, line in enumerate(stream, 1):
-                if line.strip():
-                    items.append(job_line(line, n, args.jobs, directives, env))
-    if not items:
-        raise UsageError("submit: give SCRIPT… or --jobs FILE")
-    return items
-
-
-def job_line(
-    line: str, n: int, source: str, directives: dict[str, Any], env: dict[str, str]
-) -> SubmitItem:
-    try:
-        data = json.loads(line)
-        script = Path(data["script"])
-        name = str(data.get("name") or script.name)
-        extra = data.get("directives") or {}
-        more_env = data.get("env") or {}
-        if not isinstance(extra, dict) or not isinstance(more_env, dict):
-            raise TypeError("directives and env must be objects")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"--jobs {source} line {n}: {exc}") from exc
-    return SubmitItem(script, name, {**directives, **extra}, {**env, **more_env})
-
-
 async def cmd_submit(controller: Controller, args: argparse.Namespace) -> int:
-    items = submit_items(args)
+    items = submit_items(args, controller.platform(args.platform))
     if not args.wait:
         return await submit_only(controller, args, items)
     # the hold first: a refused command has submitted nothing

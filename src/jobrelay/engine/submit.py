@@ -5,8 +5,9 @@ Host-side: standard library only, Python 3.8+.
 
 from __future__ import annotations
 
-from ..host_dataclasses import fields, replace
+from ..host_dataclasses import replace
 from ..runners.base import Directives, Runner, SubmitRequest
+from ..runners.directives import from_wire
 from ..runners.registry import RunnerLoadError
 from ..status import keys
 from ..status.facts import StatusFacts
@@ -115,11 +116,6 @@ def start(engine: Engine, runner: Runner, group: List[Slot]) -> None:
 
 
 def directives(raw: Mapping[str, Any]) -> Directives:
-    known = {f.name for f in fields(Directives)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"unknown directive(s): {', '.join(unknown)}")
-    values = dict(raw)
-    if "raw" in values:
-        values["raw"] = tuple(str(line) for line in values["raw"])
-    return Directives(**values)
+    """A submit request's directives, checked by the one schema (the controller
+    checked them before sending; an older or foreign one may not have)."""
+    return from_wire(raw)

@@ -7,7 +7,7 @@ once per agent reply batch, in one transaction.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,10 +19,12 @@ from ..ledger.store import Ledger
 from ..platforms.connect import transport_for
 from ..platforms.model import Platform
 from ..platforms.selection import HostPicker, first_answer
+from ..runners.directives import Directives
 from ..runners.registry import RunnerLoadError, runner_class
 from ..states import JobState
 from ..transport.base import Transport
 from .agentcall import AgentCaller, AgentReply, HostCaller
+from .job_directives import refusal_text, settle
 from .judge import Look, Rules, judge
 from .sshfree import SshFreeCaller, SshFreeError
 from .stamps import StatusStamps
@@ -33,12 +35,19 @@ CONCURRENT_CALLS = 4  # agent calls in flight per controller
 
 @dataclass(frozen=True)
 class SubmitItem:
-    """One job to submit: the user's script and how to run it."""
+    """One job to submit: the user's script and how to run it.
+
+    ``directives``: checked ``Directives``, or a mapping of the names users
+    write (``{"time_limit": "1h", "memory": "4G"}``); they go over the
+    platform's (docs/configuration.md). ``source`` says where the job came
+    from in messages (default: its script).
+    """
 
     script_path: Path
     name: str
-    directives: dict[str, Any] = field(default_factory=dict)
+    directives: Directives | Mapping[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    source: str = ""
 
 
 class ControllerError(Exception):
@@ -135,6 +144,9 @@ class Controller:
             runner_class(platform.runner)
         except RunnerLoadError as exc:
             raise ControllerError(f"platform {platform.name!r}: {exc}") from exc
+        directives, problems = settle(platform, items)
+        if problems:  # refused before any host is contacted
+            raise ControllerError(refusal_text(problems))
         scripts = []
         for item in items:
             try:
@@ -152,10 +164,10 @@ class Controller:
                     install_target=platform.install_target,
                     runner=platform.runner,
                     script_path=str(item.script_path.resolve()),
-                    directives={**_directive_dict(platform), **item.directives},
+                    directives=job_directives.to_wire(),
                     env=item.env,
                 )
-                for item in items
+                for item, job_directives in zip(items, directives, strict=True)
             ]
         )
         texts = dict(zip((r.id for r in records), scripts, strict=True))
@@ -321,15 +333,3 @@ def _requeue_signals(runner: str) -> frozenset[str]:
 def _chunks(jobs: list[JobRecord], size: int) -> list[list[JobRecord]]:
     size = max(1, size)
     return [jobs[i : i + size] for i in range(0, len(jobs), size)]
-
-
-def _directive_dict(platform: Platform) -> dict[str, Any]:
-    d = platform.directives
-    out: dict[str, Any] = {
-        k: getattr(d, k)
-        for k in ("time_limit", "cpus", "nodes", "memory_mb", "queue", "account", "job_name")
-        if getattr(d, k) is not None
-    }
-    if d.raw:
-        out["raw"] = list(d.raw)
-    return out

@@ -13,11 +13,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from jobrelay.runners.base import Directives
+from jobrelay.runners.directives import DirectiveError, Directives, read_directives
 
 from .errors import ConfigError
 from .model import LOCALHOST, Platform, Selection, TransportKind, embedded_default
-from .quantities import parse_duration, parse_memory_mb
 
 ENV_CONFIG = "JOBRELAY_CONFIG"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -99,8 +98,8 @@ def parse_platform(name: str, table: Mapping[str, Any], path: Path | str) -> Pla
             raise ConfigError(path, name, key, f"unknown key (known: {known})")
         try:
             values[key] = reader(raw)
-        except _DirectiveProblem as exc:
-            raise ConfigError(path, name, f"directives.{exc.key}", str(exc)) from None
+        except DirectiveError as exc:
+            raise _directive_error(path, name, exc) from None
         except _Problem as exc:
             raise ConfigError(path, name, key, str(exc)) from None
     transport = values.get("transport", TransportKind.LOCAL)
@@ -115,6 +114,14 @@ def parse_platform(name: str, table: Mapping[str, Any], path: Path | str) -> Pla
             path, name, "run_root", "transport 'ssh-free' needs an absolute run_root ('/...')"
         )
     return Platform(name=name, **values)
+
+
+def _directive_error(path: Path | str, platform: str, exc: DirectiveError) -> ConfigError:
+    """One problem names its key (``directives.cpus``); several are listed together."""
+    if len(exc.problems) == 1:
+        (problem,) = exc.problems
+        return ConfigError(path, platform, f"directives.{problem.key}", problem.message)
+    return ConfigError(path, platform, "directives", str(exc))
 
 
 # ---------------------------------------------------------------- value readers
@@ -204,53 +211,10 @@ def _python(raw: object) -> tuple[str, ...]:
     return _strings(raw)
 
 
-class _DirectiveProblem(_Problem):
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-_DIRECTIVE_FIELDS = {
-    "time_limit": "time_limit",
-    "cpus": "cpus",
-    "nodes": "nodes",
-    "memory": "memory_mb",
-    "queue": "queue",
-    "partition": "queue",  # Slurm's word for a queue; the DESIGN.md example uses it
-    "account": "account",
-    "job_name": "job_name",
-    "raw": "raw",
-}
-
-
 def _directives(raw: object) -> Directives:
     if not isinstance(raw, dict):
         raise _Problem(f"must be a table, got {_type(raw)}")
-    if "queue" in raw and "partition" in raw:
-        raise _DirectiveProblem("partition", "give queue or partition, not both (same thing)")
-    fields: dict[str, Any] = {}
-    for key, value in raw.items():
-        target = _DIRECTIVE_FIELDS.get(key)
-        if target is None:
-            known = ", ".join(sorted(_DIRECTIVE_FIELDS))
-            raise _DirectiveProblem(key, f"unknown directive (known: {known}; native lines: raw)")
-        try:
-            fields[target] = _directive_value(key, value)
-        except ValueError as exc:
-            raise _DirectiveProblem(key, str(exc)) from None
-    return Directives(**fields)
-
-
-def _directive_value(key: str, value: object) -> Any:
-    if key == "time_limit":
-        return parse_duration(value)
-    if key == "memory":
-        return parse_memory_mb(value)
-    if key in ("cpus", "nodes"):
-        return _int(1)(value)
-    if key == "raw":
-        return _strings(value, allow_empty=True)
-    return _string(value)
+    return read_directives(raw)
 
 
 def _type(raw: object) -> str:

@@ -16,10 +16,24 @@ from abc import ABC, abstractmethod
 
 from ..host_dataclasses import dataclass, field
 from ..processes import CommandExecutor, CommandResult
+from .directive_text import check_job_dir, check_line, directive_token, minutes_ceil, safe_job_name
+from .directives import DirectiveError, DirectiveProblem, check, user_key
+from .directives import Directives as Directives  # where runner plugins have always found it
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
-    from typing import ClassVar, Dict, FrozenSet, List, Mapping, Optional, Pattern, Sequence, Tuple
+    from typing import (
+        Callable,
+        ClassVar,
+        Dict,
+        FrozenSet,
+        List,
+        Mapping,
+        Optional,
+        Pattern,
+        Sequence,
+        Tuple,
+    )
 
 
 class RunnerState(str, enum.Enum):
@@ -83,20 +97,6 @@ class KillOutcome:
 
 
 @dataclass(frozen=True)
-class Directives:
-    """Portable job resources; each runner translates them, ``raw`` passes through."""
-
-    time_limit: Optional[int] = None  # seconds
-    cpus: Optional[int] = None
-    nodes: Optional[int] = None
-    memory_mb: Optional[int] = None
-    queue: Optional[str] = None  # queue or partition
-    account: Optional[str] = None
-    job_name: Optional[str] = None
-    raw: Tuple[str, ...] = ()  # native directive lines, written as given
-
-
-@dataclass(frozen=True)
 class RunnerOptions:
     """Per-platform settings a runner may use."""
 
@@ -125,9 +125,29 @@ class Runner(ABC):
     #: True when only the host that started a job can see it (background: /proc;
     #: at: the host's atd), so poll and kill must go to that host
     host_bound: ClassVar[bool] = False
+    #: directive fields this runner has no form for -> what to do instead
+    unsupported_directives: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, options: Optional[RunnerOptions] = None) -> None:
         self.options = options or RunnerOptions()
+
+    @classmethod
+    def check_directives(cls, directives: Directives) -> Directives:
+        """``directives`` if this runner can write every one of them, else a
+        DirectiveError naming each problem: a value outside the schema, or a
+        directive this runner has no form for. The controller asks before
+        any host is contacted; batch runners ask again when they write."""
+        problems: List[DirectiveProblem] = []
+        try:
+            check(directives)
+        except DirectiveError as exc:
+            problems.extend(exc.problems)
+        for name, instead in cls.unsupported_directives.items():
+            if getattr(directives, name) not in (None, ()):
+                problems.append(DirectiveProblem(user_key(name), f"{cls.name}: {instead}"))
+        if problems:
+            raise DirectiveError(problems)
+        return directives
 
     @abstractmethod
     def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
@@ -159,7 +179,11 @@ class BatchRunner(Runner):
     """Template for schedulers driven by a submit, a query and a cancel command.
 
     A concrete scheduler fills in the class attributes and the parse methods;
-    everything else (timeouts, errors, per-job outcomes) is here once.
+    everything else (directive lines and their safety, timeouts, errors,
+    per-job outcomes) is here once. Directive values are checked against the
+    schema and written as single tokens, the job dir must be a plain path, and
+    every header line is refused if it holds a newline: a scheduler module
+    that only fills in its formats cannot be made to write another directive.
     """
 
     directive_prefix: ClassVar[str]  # "#SBATCH"
@@ -169,6 +193,12 @@ class BatchRunner(Runner):
     directive_formats: ClassVar[Mapping[str, str]] = {}
     #: directive lines naming output/error files; ``{dir}`` is the job dir
     output_directives: ClassVar[Tuple[str, ...]] = ()
+    #: how a time limit is written: "hms" (H:MM:SS), "minutes" (rounded up), "seconds"
+    time_limit_format: ClassVar[str] = "hms"
+    #: job names are reduced to [A-Za-z0-9_.-], this long at most
+    job_name_max: ClassVar[int] = 64
+    #: True when the scheduler wants a job name to start with a letter
+    job_name_alpha_first: ClassVar[bool] = False
     #: submit commands in flight at once: a scheduler's client spends most of
     #: its time waiting for the scheduler
     submit_concurrency: ClassVar[int] = 8
@@ -180,22 +210,33 @@ class BatchRunner(Runner):
 
     # -- building ------------------------------------------------------
     def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
+        self.check_directives(directives)
+        check_job_dir(job_dir)
         ours = self.output_directives
         if self.options.remote_files:
             ours = self.remote_files_directives + ours
-        lines = [f"{self.directive_prefix} {d.format(dir=job_dir)}" for d in ours]
+        bodies = [d.format(dir=job_dir) for d in ours]
+        bodies.extend(self.resource_directives(directives))
         for key, fmt in self.directive_formats.items():
             value = getattr(directives, key)
             if value is not None:
-                lines.append(f"{self.directive_prefix} {fmt.format(self.format_value(key, value))}")
+                bodies.append(fmt.format(self.format_value(key, value)))
+        lines = [f"{self.directive_prefix} {body}" for body in bodies]
         lines.extend(directives.raw)
-        return lines
+        return [check_line(line) for line in lines]
+
+    def resource_directives(self, directives: Directives) -> List[str]:
+        """Directives (without the prefix) that combine several fields, e.g. PBS
+        ``-l select=...``; they follow the output directives."""
+        return []
 
     def format_value(self, key: str, value: object) -> str:
-        """How a portable value is written in this runner's directives."""
+        """How a portable value is written in this runner's directives: one token."""
         if key == "time_limit" and isinstance(value, int):
-            return format_hms(value)
-        return str(value)
+            return TIME_FORMATS[self.time_limit_format](value)
+        if key == "job_name":
+            return safe_job_name(str(value), self.job_name_max, self.job_name_alpha_first)
+        return directive_token(value)
 
     def submit_command(self, job: SubmitRequest) -> List[str]:
         # remote files: no file name, so the command reads the script on stdin
@@ -284,10 +325,31 @@ class BatchRunner(Runner):
         return [KillOutcome(i, False, result.describe()) for i in ids]
 
 
+def nodes_with_cpus(d: Directives, cpus_word: str, sep: str) -> List[str]:
+    """``["nodes=N<sep><cpus_word>=C"]`` (N is 1 unless given; the CPUs part only
+    when set), or ``[]`` with neither: Torque ``nodes=2:ppn=4``, OAR ``nodes=2/core=4``."""
+    if d.nodes is None and d.cpus is None:
+        return []
+    return [f"nodes={d.nodes or 1}" + (f"{sep}{cpus_word}={d.cpus}" if d.cpus else "")]
+
+
+def one_option(option: str, parts: Sequence[str]) -> List[str]:
+    """``parts`` as one directive, ``option a,b,c`` (several would read as
+    alternatives to some schedulers), or none."""
+    return [f"{option} {','.join(parts)}"] if parts else []
+
+
 def format_hms(seconds: int) -> str:
     """Seconds as H:MM:SS, the time-limit form most schedulers accept."""
     hours, rest = divmod(max(0, seconds), 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+TIME_FORMATS: Mapping[str, Callable[[int], str]] = {
+    "hms": format_hms,
+    "minutes": lambda seconds: str(minutes_ceil(seconds)),
+    "seconds": str,
+}
 
 
 def states_from_codes(

@@ -12,6 +12,8 @@ import re
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _TOKEN = re.compile(r"^[A-Za-z0-9_.,:@%+=/-]+\Z")
+# a newline would start another directive; a tab is only a blank
+LINE_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def safe_job_name(name: str, max_len: int = 64, alpha_first: bool = False) -> str:
@@ -35,6 +37,14 @@ def check_job_dir(job_dir: str) -> str:
     if not job_dir.startswith("/") or not re.match(r"^[A-Za-z0-9_.,:@%+=/-]+$", job_dir):
         raise ValueError(f"job dir unsafe for directives: {job_dir!r}")
     return job_dir
+
+
+def check_line(line: str) -> str:
+    """The last guard on every header line a runner writes: one line, no control
+    characters, whatever a runner's own formatting did."""
+    if LINE_UNSAFE.search(line):
+        raise ValueError(f"directive line holds a newline or a control character: {line!r}")
+    return line
 
 
 def minutes_ceil(seconds: int) -> int:

@@ -19,7 +19,6 @@ import re
 from ..processes import CommandResult
 from .base import (
     BatchRunner,
-    Directives,
     KillOutcome,
     PollAnswer,
     RunnerJobInfo,
@@ -27,7 +26,6 @@ from .base import (
     SubmitRequest,
     check_id,
 )
-from .directive_text import check_job_dir, directive_token, minutes_ceil, safe_job_name
 from .scheduler_text import kill_outcomes, only_lines_matching
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
@@ -92,20 +90,12 @@ class LsfRunner(BatchRunner):
         "job_name": "-J {}",
     }
     output_directives = ("-o {dir}/job.out", "-e {dir}/job.err")
+    time_limit_format = "minutes"  # -W [hour:]minute
     time_limit_signals = frozenset({"USR2", "XCPU"})
-
-    def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
-        if directives.nodes is not None:
-            # LSF has no portable node count (span[] is per-site policy)
-            raise ValueError("lsf: 'nodes' has no portable LSF form; use a raw -R directive")
-        return super().header_lines(directives, check_job_dir(job_dir))
-
-    def format_value(self, key: str, value: object) -> str:
-        if key == "time_limit" and isinstance(value, int):
-            return str(minutes_ceil(value))  # -W [hour:]minute
-        if key == "job_name":
-            return safe_job_name(str(value))
-        return directive_token(value)
+    # span[] is per-site policy: no portable node count
+    unsupported_directives: ClassVar[Mapping[str, str]] = {
+        "nodes": "LSF has no portable node count; use a raw -R directive",
+    }
 
     def submit_command(self, job: SubmitRequest) -> List[str]:
         return [*self.options.command_prefix, *self.submit_argv]  # script on stdin

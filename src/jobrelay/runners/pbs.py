@@ -28,8 +28,9 @@ from .base import (
     RunnerJobInfo,
     RunnerState,
     check_id,
+    nodes_with_cpus,
+    one_option,
 )
-from .directive_text import check_job_dir, directive_token, safe_job_name
 from .exit_status import signal_name
 from .scheduler_text import kill_outcomes, only_lines_matching
 
@@ -129,30 +130,19 @@ class PbsRunner(BatchRunner):
     }
     output_directives = ("-o {dir}/job.out", "-e {dir}/job.err")
     time_limit_signals = frozenset({"TERM"})
-    name_max = 236
+    job_name_max = 236
+    job_name_alpha_first = True
 
-    def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
-        lines = super().header_lines(directives, check_job_dir(job_dir))
-        resources = self.resource_line(directives)
-        if resources:
-            lines.insert(len(self.output_directives), f"{self.directive_prefix} {resources}")
-        return lines
-
-    def resource_line(self, d: Directives) -> Optional[str]:
+    def resource_directives(self, d: Directives) -> List[str]:
         """PBS Pro asks for chunks: ``-l select=N:ncpus=C:mem=Mmb``."""
         if d.nodes is None and d.cpus is None and d.memory_mb is None:
-            return None
+            return []
         chunk = str(d.nodes or 1)
         if d.cpus is not None:
             chunk += f":ncpus={d.cpus}"
         if d.memory_mb is not None:
             chunk += f":mem={d.memory_mb}mb"
-        return f"-l select={chunk}"
-
-    def format_value(self, key: str, value: object) -> str:
-        if key == "job_name":
-            return safe_job_name(str(value), self.name_max, alpha_first=True)
-        return directive_token(super().format_value(key, value))
+        return [f"-l select={chunk}"]
 
     def poll_command(self, ids: Sequence[str]) -> List[str]:
         ids = [check_id(i) for i in ids]
@@ -193,15 +183,13 @@ class TorqueRunner(PbsRunner):
     """Torque: the same commands without PBS Pro's ``-x``/``-F json``."""
 
     name = "torque"
-    name_max = 15  # older Torque servers refuse longer job names
+    job_name_max = 15  # older Torque servers refuse longer job names
 
-    def resource_line(self, d: Directives) -> Optional[str]:
-        parts = []
-        if d.nodes is not None or d.cpus is not None:
-            parts.append(f"nodes={d.nodes or 1}" + (f":ppn={d.cpus}" if d.cpus else ""))
+    def resource_directives(self, d: Directives) -> List[str]:
+        parts = nodes_with_cpus(d, "ppn", ":")
         if d.memory_mb is not None:
             parts.append(f"mem={d.memory_mb}mb")
-        return f"-l {','.join(parts)}" if parts else None
+        return one_option("-l", parts)
 
     def poll_command(self, ids: Sequence[str]) -> List[str]:
         return [*self.options.command_prefix, "qstat", "-f", *(check_id(i) for i in ids)]

@@ -22,14 +22,12 @@ import re
 from ..processes import CommandResult
 from .base import (
     BatchRunner,
-    Directives,
     KillOutcome,
     PollAnswer,
     RunnerJobInfo,
     RunnerState,
     check_id,
 )
-from .directive_text import check_job_dir, directive_token, safe_job_name
 from .scheduler_text import kill_outcomes
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
@@ -78,16 +76,10 @@ class SgeRunner(BatchRunner):
     }
     output_directives = ("-S /bin/bash", "-o {dir}/job.out", "-e {dir}/job.err")
     time_limit_signals = frozenset({"USR1", "USR2", "XCPU"})
-
-    def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
-        if directives.nodes is not None:
-            raise ValueError("sge: 'nodes' has no Grid Engine form; use a raw -pe directive")
-        return super().header_lines(directives, check_job_dir(job_dir))
-
-    def format_value(self, key: str, value: object) -> str:
-        if key == "job_name":
-            return safe_job_name(str(value), alpha_first=True)
-        return directive_token(super().format_value(key, value))
+    job_name_alpha_first = True
+    unsupported_directives: ClassVar[Mapping[str, str]] = {
+        "nodes": "Grid Engine has no node count; use a raw -pe directive",
+    }
 
     def poll_command(self, ids: Sequence[str]) -> List[str]:
         for runner_id in ids:

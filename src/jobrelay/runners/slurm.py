@@ -31,7 +31,6 @@ import re
 from ..processes import CommandExecutor, CommandResult
 from .base import (
     BatchRunner,
-    Directives,
     KillOutcome,
     KillTarget,
     PollAnswer,
@@ -39,7 +38,7 @@ from .base import (
     RunnerState,
     check_id,
 )
-from .directive_text import check_job_dir, directive_token, safe_job_name
+from .directive_text import directive_token
 from .exit_status import from_code_signal, from_wait_status
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
@@ -112,14 +111,6 @@ class SlurmRunner(BatchRunner):
     preemption_signals = frozenset({"TERM"})
 
     # -- building ------------------------------------------------------
-    def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
-        return super().header_lines(directives, check_job_dir(job_dir))
-
-    def format_value(self, key: str, value: object) -> str:
-        if key == "job_name":
-            return safe_job_name(str(value))
-        return directive_token(super().format_value(key, value))
-
     @property
     def cluster(self) -> Optional[str]:
         return self.options.cluster.lower() if self.options.cluster else None
