@@ -115,9 +115,10 @@ async def cmd_logs(controller: Controller, args: argparse.Namespace) -> int:
 
 
 async def cmd_watch(controller: Controller, args: argparse.Namespace) -> int:
-    # only the runs with jobs it will poll: others may be waited on elsewhere
+    # the run it watches (new jobs may come), or without --run only the runs
+    # with jobs it will poll: the others may be waited on elsewhere
     jobs = controller.ledger.find(run=args.run)
-    runs = {j.run for j in jobs if not j.state.is_final}
+    runs = {args.run} if args.run else {j.run for j in jobs if not j.state.is_final}
     async with holding_runs(controller.home, sorted(runs)):
         return await watch(controller, args.run, args.interval)
 
