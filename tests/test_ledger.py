@@ -158,6 +158,34 @@ def test_a_version_1_ledger_gets_an_id_when_opened(tmp_path: Path) -> None:
         assert job.job_dir.startswith(f"r/jobs/{ledger.ledger_id[:16]}-")
 
 
+def test_version_3_keeps_the_jobs_own_times_and_output_path(ledger: Ledger) -> None:
+    from dataclasses import replace
+
+    (job,) = ledger.create_jobs([replace(spec("r", "x"), output="/tmp/out/x.1")])
+    assert (job.output, job.start_time, job.exit_time, job.ecflow_told) == (
+        "/tmp/out/x.1",
+        None,
+        None,
+        False,
+    )
+    ledger.apply(
+        [
+            JobUpdate(
+                job_id=job.id,
+                start_time="2026-12-03T06:00:00Z",
+                exit_time="2026-12-03T06:01:00Z",
+                ecflow_told=True,
+            )
+        ]
+    )
+    again = ledger.get(job.id)
+    assert (again.start_time, again.exit_time, again.ecflow_told) == (
+        "2026-12-03T06:00:00Z",
+        "2026-12-03T06:01:00Z",
+        True,
+    )
+
+
 @pytest.mark.parametrize(
     ("run", "name", "complaint"),
     [

@@ -23,6 +23,9 @@ _PLAIN_FIELDS = (
     "host",
     "forgot_count",
     "unreachable_since",
+    "start_time",
+    "exit_time",
+    "ecflow_told",
 )
 
 

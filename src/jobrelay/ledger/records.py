@@ -62,6 +62,8 @@ class JobSpec:
     directives: Mapping[str, Any] = field(default_factory=dict)  # Directives fields (JSON-able)
     env: Mapping[str, str] = field(default_factory=dict)
     host: Optional[str] = None  # chosen host, when already known
+    output: Optional[str] = None  # stdout+stderr path on the host, when the user chose one
+    ecflow_task: Optional[str] = None  # the ecFlow task the job file names (JSON)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,11 @@ class JobRecord:
     env: Mapping[str, str]
     created: str
     updated: str
+    start_time: Optional[str] = None  # the job's own start (status file), ISO 8601
+    exit_time: Optional[str] = None  # the job's own end (status file), ISO 8601
+    output: Optional[str] = None
+    ecflow_task: Optional[str] = None
+    ecflow_told: bool = False
 
     @property
     def ref(self) -> str:
@@ -148,6 +155,9 @@ class JobUpdate:
     host: Union[str, Keep, None] = KEEP
     forgot_count: Union[int, Keep] = KEEP
     unreachable_since: Union[str, Keep, None] = KEEP
+    start_time: Union[str, Keep, None] = KEEP
+    exit_time: Union[str, Keep, None] = KEEP
+    ecflow_told: Union[bool, Keep] = KEEP
     messages: Tuple[Message, ...] = ()  # all messages in the status file; new ones are kept
     notes: Tuple[EventNote, ...] = ()
     expect_state: Optional[JobState] = None

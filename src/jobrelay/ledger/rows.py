@@ -16,7 +16,8 @@ from .records import Event, EventKind, ExitSource, JobRecord
 JOB_COLUMNS = (
     "id, run, name, submit_num, platform, host, install_target, runner, runner_id, job_dir, "
     "state, exit_code, exit_signal, exit_source, error, kill_requested, forgot_count, "
-    "unreachable_since, script_path, directives, env, created, updated"
+    "unreachable_since, script_path, directives, env, created, updated, start_time, exit_time, "
+    "output, ecflow_task, ecflow_told"
 )
 EVENT_COLUMNS = "id, job_id, time, kind, detail, severity, source_time"
 
@@ -54,6 +55,11 @@ def job_from_row(row: sqlite3.Row) -> JobRecord:
         env,
         created,
         updated,
+        start_time,
+        exit_time,
+        output,
+        ecflow_task,
+        ecflow_told,
     ) = row
     return JobRecord(
         id=id_,
@@ -79,6 +85,11 @@ def job_from_row(row: sqlite3.Row) -> JobRecord:
         env=_frozen_json(env),
         created=created,
         updated=updated,
+        start_time=start_time,
+        exit_time=exit_time,
+        output=output,
+        ecflow_task=ecflow_task,
+        ecflow_told=bool(ecflow_told),
     )
 
 

@@ -6,6 +6,13 @@ for every change; never edit a released step):
   2 — ledger_meta: the ledger's own id (a UUID, made once), which every
       submission carries into its job dir so that no other ledger's job dir
       is ever taken for one of ours.
+  3 — jobs gain start_time and exit_time (the job's own times, from its
+      status file), output (where the job's stdout and stderr go on the host,
+      when the user chose it), ecflow_task (the ecFlow task a job file names,
+      JSON) and ecflow_told (1 once ecFlow was told of an end it did not see);
+      indexes for reference lookup by script path and by name, and for the
+      non-final jobs a poll cycle reads, so a ledger of a million rows stays
+      as quick as one of a thousand.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any, Callable, Dict
 
 from .errors import SchemaError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -68,8 +75,22 @@ def _v2(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO ledger_meta VALUES ('ledger_id', ?)", (uuid.uuid4().hex,))
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    for column in (
+        "start_time TEXT",
+        "exit_time TEXT",
+        "output TEXT",
+        "ecflow_task TEXT",
+        "ecflow_told INTEGER NOT NULL DEFAULT 0",
+    ):
+        conn.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
+    conn.execute("CREATE INDEX jobs_by_script ON jobs (script_path, id)")
+    conn.execute("CREATE INDEX jobs_by_name ON jobs (name, id)")
+    conn.execute("CREATE INDEX jobs_by_state ON jobs (state)")
+
+
 # step that brings a ledger at version N-1 to version N
-_MIGRATIONS: Dict[int, Callable[[sqlite3.Connection], None]] = {2: _v2}
+_MIGRATIONS: Dict[int, Callable[[sqlite3.Connection], None]] = {2: _v2, 3: _v3}
 
 
 def ledger_id(conn: sqlite3.Connection) -> str:

@@ -118,8 +118,9 @@ class Ledger:
                 ).fetchone()
                 cursor = db.execute(
                     "INSERT INTO jobs (run, name, submit_num, platform, host, install_target,"
-                    " runner, job_dir, state, script_path, directives, env, created, updated)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?)",
+                    " runner, job_dir, state, script_path, directives, env, created, updated,"
+                    " output, ecflow_task)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         spec.run,
                         spec.name,
@@ -134,6 +135,8 @@ class Ledger:
                         to_json(spec.env),
                         stamp,
                         stamp,
+                        spec.output,
+                        spec.ecflow_task,
                     ),
                 )
                 job_id = cursor.lastrowid

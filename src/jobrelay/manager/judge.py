@@ -175,7 +175,18 @@ def _update(job: JobRecord, decision: Decision, facts: StatusFacts | None, now: 
         messages=facts.messages if facts is not None else (),
         notes=notes,
         expect_state=job.state,
+        start_time=facts.start_time if facts is not None and facts.start_time else KEEP,
+        exit_time=_exit_time(facts),
     )
+
+
+def _exit_time(facts: StatusFacts | None) -> str | Keep | None:
+    """The job's own end time; cleared when the file shows it running again (requeued)."""
+    if facts is None or not facts.exists:
+        return KEEP
+    if facts.exit_time:
+        return facts.exit_time
+    return None if facts.start_time else KEEP
 
 
 def _error(decision: Decision, facts: StatusFacts | None) -> str | Keep | None:
