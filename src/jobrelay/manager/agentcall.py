@@ -20,6 +20,8 @@ from ..engine.protocol import (
     JobRequest,
     ProtocolError,
     Request,
+    RunnerGrant,
+    RunnerQuery,
     decode_reply_line,
 )
 from ..platforms.model import Platform
@@ -43,6 +45,7 @@ class AgentReply:
     error: str | None = None  # why the call as a whole failed
     agent_version: str | None = None
     not_started: bool = False  # the agent never ran (its install failed): nothing was done
+    runner_query: RunnerQuery | None = None  # poll under a grant: the runner query made
 
 
 class HostCaller(Protocol):
@@ -55,7 +58,12 @@ class HostCaller(Protocol):
     installs: int
 
     async def call(
-        self, host: str, verb: str, jobs: list[JobRequest], timeout: float
+        self,
+        host: str,
+        verb: str,
+        jobs: list[JobRequest],
+        timeout: float,
+        grant: RunnerGrant | None = None,
     ) -> AgentReply: ...
 
     async def close(self) -> None: ...
@@ -88,13 +96,19 @@ class AgentCaller:
         return [*self.platform.python, "-S", remote]
 
     async def call(
-        self, host: str, verb: str, jobs: list[JobRequest], timeout: float
+        self,
+        host: str,
+        verb: str,
+        jobs: list[JobRequest],
+        timeout: float,
+        grant: RunnerGrant | None = None,
     ) -> AgentReply:
         request = Request(
             verb=verb,
             run_root=self.platform.run_root,
             jobs=jobs,
             runner_options=runner_options(self.platform),
+            runner_grant=grant,
         )
         payload = request.to_json().encode()
         remote = not self.transport.local_files
@@ -250,4 +264,5 @@ def parse_lines(host: str, stdout: str) -> AgentReply:
         complete=end is not None,
         agent_version=end.agent_version if end is not None else None,
         error="; ".join(errors[:3]) or None,
+        runner_query=end.runner_query if end is not None else None,
     )

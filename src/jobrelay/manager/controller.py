@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..engine.protocol import JobRequest
+from ..engine.protocol import JobRequest, RunnerGrant
 from ..ledger.records import JobRecord, JobSpec, JobUpdate
 from ..ledger.store import Ledger
 from ..platforms.connect import transport_for
@@ -24,6 +24,7 @@ from ..runners.registry import RunnerLoadError, runner_class
 from ..states import JobState
 from ..transport.base import Transport
 from .agentcall import AgentCaller, AgentReply, HostCaller
+from .budget import ConnectionBudget, RunnerBudget, endpoint_of, query_rate
 from .job_directives import refusal_text, settle
 from .judge import Look, Rules, judge
 from .sshfree import SshFreeCaller, SshFreeError
@@ -63,6 +64,7 @@ class Controller:
         self._callers: dict[str, HostCaller] = {}
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
         self.stamps = StatusStamps()
+        self.budgets: dict[str, RunnerBudget] = {}  # endpoint -> its runner query budget
 
     # -- plumbing ---------------------------------------------------------
     def platform(self, name: str) -> Platform:
@@ -74,8 +76,18 @@ class Controller:
 
     def transport(self, platform: Platform) -> Transport:
         if platform.name not in self._transports:
-            self._transports[platform.name] = transport_for(platform)
+            admit = ConnectionBudget(self.home, platform.ssh_connections).admit
+            self._transports[platform.name] = transport_for(platform, admit)
         return self._transports[platform.name]
+
+    def budget(self, platform: Platform, where: str) -> RunnerBudget:
+        """The runner query budget of the endpoint a batch's runner query goes to."""
+        endpoint = endpoint_of(platform, where)
+        if endpoint not in self.budgets:
+            call = platform.command_timeout
+            rate = query_rate(platform)
+            self.budgets[endpoint] = RunnerBudget(self.home, endpoint, platform.runner, rate, call)
+        return self.budgets[endpoint]
 
     def caller(self, platform: Platform) -> HostCaller:
         if platform.name not in self._callers:
@@ -99,7 +111,12 @@ class Controller:
             await transport.close()
 
     async def _call(
-        self, platform: Platform, hosts: Sequence[str], verb: str, jobs: list[JobRequest]
+        self,
+        platform: Platform,
+        hosts: Sequence[str],
+        verb: str,
+        jobs: list[JobRequest],
+        grant: RunnerGrant | None = None,
     ) -> AgentReply:
         """Try ``hosts`` in order until one answers; remember the unreachable ones."""
         caller = self.caller(platform)
@@ -110,7 +127,9 @@ class Controller:
             timeout += platform.kill_timeout
 
         async def attempt(host: str) -> AgentReply:
-            return await caller.call(host, verb, jobs, timeout=timeout)
+            if grant is None:
+                return await caller.call(host, verb, jobs, timeout=timeout)
+            return await caller.call(host, verb, jobs, timeout=timeout, grant=grant)
 
         def unreachable(reply: AgentReply) -> str | None:
             if reply.unreachable and not reply.replies:
@@ -282,9 +301,18 @@ class Controller:
         bound = where.startswith("host:")
         hosts = [where[5:]] if bound else self.picker(platform).candidates()
         requests = [self._request(job) for job in batch]
+        budget = self.budget(platform, where)
+        grant, ticket = None, None
         if verb == "poll":
             requests = [self.stamps.request(j.id, r) for j, r in zip(batch, requests, strict=True)]
-        reply = await self._call(platform, hosts, verb, requests)
+            grant, ticket = await budget.grant(job.runner_id for job in batch if job.runner_id)
+        reply = AgentReply("?")
+        try:
+            reply = await self._call(platform, hosts, verb, requests, grant)
+        finally:
+            budget.settle(ticket, reply.runner_query, reply.complete)
+        if verb == "kill":
+            budget.forget(job.runner_id for job in batch if job.runner_id)
         now = datetime.now(UTC)
         updates = []
         for job in batch:
