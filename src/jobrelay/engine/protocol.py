@@ -207,6 +207,8 @@ class JobReply:
     kill_verified: bool = False  # kill: the job is known gone (file records its end, or runner)
     stamp: Optional[str] = None  # poll: the status file's stamp when it was read
     unchanged: bool = False  # poll: the file still has the request's "seen" stamp; no status
+    # submit: the runner's submit command timed out; the job may be with the runner
+    submit_uncertain: bool = False
     v: int = PROTOCOL_VERSION
 
     def to_json(self) -> str:
@@ -238,10 +240,11 @@ _REPLY_FIELDS = (
     "kill_verified",
     "stamp",
     "unchanged",
+    "submit_uncertain",
     "v",
 )
 _TEXT_FIELDS = ("error", "runner_error", "runner_id", "kill_detail", "stamp")
-_FLAG_FIELDS = ("resubmit_refused", "in_progress", "kill_verified", "unchanged")
+_FLAG_FIELDS = ("resubmit_refused", "in_progress", "kill_verified", "unchanged", "submit_uncertain")
 
 
 def info_dict(info: RunnerJobInfo) -> Dict[str, Any]:

@@ -114,6 +114,10 @@ def _after_submit(job: JobRecord, look: Look, rules: Rules) -> JobUpdate | None:
         # The call was cut: the job may have reached the runner. It stays
         # 'submitting' and the next poll reads its status file.
         return None
+    if reply.submit_uncertain and not reply.runner_id:
+        # a timed-out submit command is transient, never a failure: the job
+        # stays submitting and its status file (its start) settles it later
+        return JobUpdate(job.id, error=reply.error, host=look.host, expect_state=job.state)
     # An error with no runner id is the agent's word that this submission
     # never reached the runner; with one, the runner has it despite trouble.
     never = reply.error if not (reply.runner_id or reply.resubmit_refused) else None

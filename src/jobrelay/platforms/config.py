@@ -256,4 +256,7 @@ _READERS: dict[str, Callable[[object], Any]] = {
     "runner_queries": _rate,
     "ssh_connections": _rate,
     "endpoint": lambda raw: _string(raw, NAME_RE, "endpoint name"),
+    "poll_submitted": _seconds(0.05),
+    "poll_running": _seconds(0.05),
+    "poll_near_limit": _seconds(0.05),
 }

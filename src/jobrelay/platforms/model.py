@@ -66,6 +66,10 @@ class Platform:
     runner_queries: Rate | None = None
     ssh_connections: Rate = SSH_CONNECTIONS
     endpoint: str | None = None  # the budget's endpoint name; None: runner@cluster or hosts
+    # poll delays while waiting (manager/schedule.py): ceilings by state, None = by runner
+    poll_submitted: float | None = None
+    poll_running: float | None = None
+    poll_near_limit: float = 5.0  # ceiling around a running job's time limit
 
 
 def embedded_default() -> dict[str, Platform]:
