@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from jobrelay.engine.protocol import RunnerQuery
-from jobrelay.manager.budget import ConnectionBudget, RunnerBudget
+from jobrelay.manager.budget import ConnectionBudget, RunnerBudget, SharedWindow, backoff
 from jobrelay.platforms.config import parse_document
 from jobrelay.platforms.errors import ConfigError
 from jobrelay.platforms.rates import Rate, parse_rate
@@ -34,7 +34,7 @@ def _ask(home: str, k: int, out: multiprocessing.Queue) -> None:  # type: ignore
         ids = [f"{k}", f"{(k + 1) % PROCESSES}"]
         grant, ticket = await budget.grant(ids)
         assert grant is not None
-        began = time.time()
+        began = ticket.since if ticket is not None else time.time()  # the budget's own clock
         if grant.ask:
             union = sorted({*ids, *grant.extra})
             await asyncio.sleep(0.2)  # the query takes a while: others must wait
@@ -122,3 +122,20 @@ def test_rates_and_platform_keys() -> None:
     assert platform.runner_queries == Rate(2, 60.0) and platform.endpoint is None
     with pytest.raises(ConfigError, match="runner_queries"):
         parse_document({"platforms": {"hpc": {"runner_queries": "often"}}}, "t.toml")
+
+
+def test_submit_window_takes_whole_batches_and_backoff_is_bounded(tmp_path: Path) -> None:
+    window = SharedWindow(tmp_path, "submit@p", parse_rate("5/1h"))
+    other = SharedWindow(tmp_path, "submit@p", parse_rate("5/1h"))  # another process's view
+
+    async def fill() -> None:
+        await window.take(3)
+        await other.take(2)  # the same file: 5 of 5 taken
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(window.take(1), 0.5)
+
+    asyncio.run(fill())
+    assert (window.taken, other.taken) == (3, 2)
+    pauses = [backoff(attempt) for attempt in range(8) for _ in range(20)]
+    assert all(0.0 <= p <= 10.0 for p in pauses)
+    assert max(backoff(0) for _ in range(50)) <= 1.0

@@ -42,8 +42,8 @@ from urllib.parse import quote
 
 from ..engine.protocol import RunnerGrant, RunnerQuery, info_dict, info_from_wire
 from ..json_state import JsonState
-from ..platforms.model import HOST_QUERIES, SCHEDULER_QUERIES, Platform
-from ..platforms.rates import Rate
+from ..platforms.model import HOST_QUERIES, SCHEDULER_QUERIES, SCHEDULER_SUBMITS, Platform
+from ..platforms.rates import UNLIMITED, Rate
 from ..runners.registry import RunnerLoadError, runner_class
 
 STATE_DIR = "budget"
@@ -60,14 +60,24 @@ def endpoint_of(platform: Platform, where: str) -> str:
     return f"{platform.runner}@{platform.cluster or ','.join(sorted(platform.hosts))}"
 
 
+def host_bound(platform: Platform) -> bool:
+    """Background and at: the host's process table, no scheduler's server."""
+    try:
+        return runner_class(platform.runner).host_bound
+    except RunnerLoadError:
+        return False
+
+
 def query_rate(platform: Platform) -> Rate:
     if platform.runner_queries is not None:
         return platform.runner_queries
-    try:
-        bound = runner_class(platform.runner).host_bound
-    except RunnerLoadError:
-        bound = False
-    return HOST_QUERIES if bound else SCHEDULER_QUERIES
+    return HOST_QUERIES if host_bound(platform) else SCHEDULER_QUERIES
+
+
+def submit_rate(platform: Platform) -> Rate:
+    if platform.submit_rate is not None:
+        return platform.submit_rate
+    return UNLIMITED if host_bound(platform) else SCHEDULER_SUBMITS
 
 
 def _state(home: Path, name: str) -> JsonState:
@@ -213,6 +223,34 @@ class RunnerBudget:
                 view["covers"] = [i for i in view["covers"] if i not in gone]
 
 
+class SharedWindow:
+    """At most the rate's COUNT events in any PERIOD, counted in one shared
+    file by all of the user's processes (new ssh connections to a host, jobs
+    submitted to a platform)."""
+
+    def __init__(self, home: Path, name: str, rate: Rate) -> None:
+        self.state = _state(home, name)
+        self.rate = rate
+        self.taken = 0  # events admitted in this process (tests, logs)
+
+    async def take(self, count: int = 1) -> None:
+        """Return once ``count`` more events fit in the window (all at once)."""
+        if self.rate.unlimited:
+            return
+        count = min(count, self.rate.count)  # more than the window can never fit
+        while True:
+            with self.state.update() as table:
+                now = time.time()
+                log = sorted(t for t in table.get("log", []) if t > now - self.rate.period)
+                if len(log) + count <= self.rate.count:
+                    table["log"] = [*log, *([now] * count)]
+                    self.taken += count
+                    return
+                table["log"] = log
+                wait = log[len(log) + count - self.rate.count - 1] + self.rate.period - now
+            await asyncio.sleep(max(0.05, wait) * random.uniform(1.0, 1.2))
+
+
 class ConnectionBudget:
     """New ssh connections per host, shared by the user's processes."""
 
@@ -223,17 +261,11 @@ class ConnectionBudget:
 
     async def admit(self, host: str) -> None:
         """Return once a new connection to ``host`` fits in the window."""
-        if self.rate.unlimited:
-            return
-        state = _state(self.home, f"ssh@{host}")
-        while True:
-            with state.update() as table:
-                now = time.time()
-                opened = [t for t in table.get("opened", []) if t > now - self.rate.period]
-                if len(opened) < self.rate.count:
-                    table["opened"] = [*opened, now]
-                    self.opened += 1
-                    return
-                table["opened"] = opened
-                wait = opened[0] + self.rate.period - now
-            await asyncio.sleep(max(0.05, wait) * random.uniform(1.0, 1.2))
+        await SharedWindow(self.home, f"ssh@{host}", self.rate).take()
+        self.opened += 1
+
+
+def backoff(attempt: int, base: float = 1.0, cap: float = 10.0) -> float:
+    """The pause before retry ``attempt + 1``: exponential with full jitter
+    (retrying processes spread out instead of coming back together)."""
+    return random.uniform(0.0, min(cap, base * 2.0**attempt))

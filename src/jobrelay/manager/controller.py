@@ -24,7 +24,15 @@ from ..runners.registry import RunnerLoadError, runner_class
 from ..states import JobState
 from ..transport.base import Transport
 from .agentcall import AgentCaller, AgentReply, HostCaller
-from .budget import ConnectionBudget, RunnerBudget, endpoint_of, query_rate
+from .budget import (
+    ConnectionBudget,
+    RunnerBudget,
+    SharedWindow,
+    backoff,
+    endpoint_of,
+    query_rate,
+    submit_rate,
+)
 from .job_directives import refusal_text, settle
 from .judge import Look, Rules, judge
 from .sshfree import SshFreeCaller, SshFreeError
@@ -190,7 +198,9 @@ class Controller:
             ]
         )
         texts = dict(zip((r.id for r in records), scripts, strict=True))
-        batches = _chunks(records, platform.max_batch)
+        rate = submit_rate(platform)
+        size = platform.max_batch if rate.unlimited else min(platform.max_batch, rate.count)
+        batches = _chunks(records, size)
         done = await asyncio.gather(
             *(self._submit_batch(platform, batch, texts, progress) for batch in batches)
         )
@@ -216,6 +226,10 @@ class Controller:
             )
             for job in batch
         ]
+        # the platform's submit rate, counted by every process of the user
+        await SharedWindow(self.home, f"submit@{platform.name}", submit_rate(platform)).take(
+            len(batch)
+        )
         reply = AgentReply("?", unreachable=True)
         for attempt in range(platform.submit_retry_budget + 1):
             reply = await self._call(
@@ -224,7 +238,7 @@ class Controller:
             if not (reply.unreachable and not reply.replies):
                 break
             if attempt < platform.submit_retry_budget:  # no sleep after the last try
-                await asyncio.sleep(min(2.0**attempt, 10.0))
+                await asyncio.sleep(backoff(attempt))
         rules = Rules(datetime.now(UTC))
         error = reply.error
         if reply.unreachable:

@@ -19,8 +19,8 @@ from datetime import datetime
 
 from ..ledger.records import JobRecord
 from ..platforms.model import Platform
-from ..runners.registry import RunnerLoadError, runner_class
 from ..states import JobState
+from .budget import host_bound
 
 FIRST_DELAY = 0.05
 GROWTH = 1.5
@@ -41,10 +41,7 @@ class Ceilings:
 
 def ceilings(platform: Platform) -> Ceilings:
     """The platform's delay ceilings, its own or its runner's defaults."""
-    try:
-        bound = runner_class(platform.runner).host_bound
-    except RunnerLoadError:
-        bound = False
+    bound = host_bound(platform)
     submitted = HOST_CEILING if bound else SCHEDULER_SUBMITTED
     running = HOST_CEILING if bound else SCHEDULER_RUNNING
     return Ceilings(

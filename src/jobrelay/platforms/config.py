@@ -255,6 +255,7 @@ _READERS: dict[str, Callable[[object], Any]] = {
     "kill_timeout": _seconds(1.0),
     "runner_queries": _rate,
     "ssh_connections": _rate,
+    "submit_rate": _rate,
     "endpoint": lambda raw: _string(raw, NAME_RE, "endpoint name"),
     "poll_submitted": _seconds(0.05),
     "poll_running": _seconds(0.05),

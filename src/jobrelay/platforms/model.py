@@ -20,6 +20,7 @@ LOCALHOST = "localhost"
 # which the ssh connection budget bounds.
 SCHEDULER_QUERIES = Rate(6, 60.0)
 HOST_QUERIES = UNLIMITED
+SCHEDULER_SUBMITS = Rate(600, 60.0)  # jobs handed to a batch scheduler, all processes
 SSH_CONNECTIONS = Rate(60, 60.0)  # new ssh connections per host (multiplexed sessions are free)
 
 
@@ -66,6 +67,7 @@ class Platform:
     runner_queries: Rate | None = None
     ssh_connections: Rate = SSH_CONNECTIONS
     endpoint: str | None = None  # the budget's endpoint name; None: runner@cluster or hosts
+    submit_rate: Rate | None = None  # jobs submitted per window; None = the runner's default
     # poll delays while waiting (manager/schedule.py): ceilings by state, None = by runner
     poll_submitted: float | None = None
     poll_running: float | None = None
