@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.protocol import JobRequest, RunnerGrant
+from ..ledger.changes import changes_nothing
 from ..ledger.records import JobRecord, JobSpec, JobUpdate
 from ..ledger.store import Ledger
 from ..platforms.connect import transport_for
@@ -329,14 +330,19 @@ class Controller:
             budget.forget(job.runner_id for job in batch if job.runner_id)
         now = datetime.now(UTC)
         updates = []
+        by_runner: dict[str, Rules] = {}  # one per runner: its stamp is formatted once
         for job in batch:
             line = reply.replies.get(job.ref)
             if line is not None:
                 line = self.stamps.resolve(job.id, line)
-            rules = Rules(now, _requeue_signals(job.runner), platform.command_timeout * 2)
+            rules = by_runner.get(job.runner)
+            if rules is None:
+                rules = by_runner[job.runner] = Rules(
+                    now, _requeue_signals(job.runner), platform.command_timeout * 2
+                )
             look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
             update = judge(job, look, rules)
-            if update is not None:
+            if update is not None and not changes_nothing(job, update):
                 updates.append(update)
         fresh = self.ledger.apply(updates).jobs if updates else {}
         self.stamps.forget([i for i, job in fresh.items() if job.state.is_final])

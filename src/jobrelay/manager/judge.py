@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 
 from ..engine.protocol import JobReply
 from ..ledger.records import KEEP, EventKind, EventNote, JobRecord, JobUpdate, Keep
@@ -60,7 +61,7 @@ class Rules:
     #: interrupted (a concurrent submit may not have reached the host yet)
     submit_grace: float = 120.0
 
-    @property
+    @cached_property  # one judgement time for a whole batch: formatted once
     def stamp(self) -> str:
         return self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
