@@ -9,7 +9,6 @@ running there (``serving_agent.py``) instead of a new agent process.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +21,7 @@ from ..engine.protocol import (
     Request,
     decode_reply_line,
 )
+from ..host_dataclasses import dataclass, field
 from ..platforms.model import Platform
 from ..transport.base import Transport
 from ..zipapps import build_agent

@@ -22,10 +22,10 @@ import shlex
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from ..host_dataclasses import asdict, dataclass
 from ..runners.proc_stat import parse_proc_stat, read_proc_stat
 from ..transport.ssh import DEFAULT_SSH_COMMAND, SshTransport
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..engine.protocol import JobRequest
+from ..host_dataclasses import dataclass, field
 from ..ledger.records import JobRecord, JobSpec, JobUpdate
 from ..ledger.store import Ledger
 from ..platforms.connect import transport_for
