@@ -23,7 +23,8 @@ from ..runners.directives import Directives
 from ..runners.registry import RunnerLoadError, runner_class
 from ..states import JobState
 from ..transport.base import Transport
-from .agentcall import AgentCaller, AgentReply, HostCaller
+from .agent_reply import AgentReply
+from .agentcall import AgentCaller, HostCaller
 from .job_directives import refusal_text, settle
 from .judge import Look, Rules, judge
 from .sshfree import SshFreeCaller, SshFreeError

@@ -42,7 +42,7 @@ from ..status import keys
 from ..status.facts import StatusFacts
 from ..status.reader import append_lines, format_line, parse_status, read_status_file
 from ..transport.base import Transport
-from .agentcall import AgentReply
+from .agent_reply import AgentReply
 
 VERSION = f"ssh-free-{__version__}"
 T = TypeVar("T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 from jobrelay.runners.base import Directives
-from jobrelay.transport.ssh import DEFAULT_SSH_COMMAND
+from jobrelay.transport.ssh_command import DEFAULT_SSH_COMMAND
 
 from ..host_dataclasses import dataclass, field
 
