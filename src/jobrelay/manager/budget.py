@@ -35,7 +35,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -123,6 +123,26 @@ class RunnerBudget:
 
     async def grant(self, ids: Iterable[str]) -> tuple[RunnerGrant | None, Ticket | None]:
         """What this poll may ask the runner; a ticket to ``settle`` after the call."""
+        turns = self._turns(ids)
+        try:
+            while True:
+                await asyncio.sleep(next(turns))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def grant_blocking(self, ids: Iterable[str]) -> tuple[RunnerGrant | None, Ticket | None]:
+        """``grant`` for a synchronous caller (a one-shot command with no event loop)."""
+        turns = self._turns(ids)
+        try:
+            while True:
+                time.sleep(next(turns))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _turns(
+        self, ids: Iterable[str]
+    ) -> Generator[float, None, tuple[RunnerGrant | None, Ticket | None]]:
+        """The pauses to wait, one by one; the grant at the end (async or not)."""
         wanted = sorted(set(ids))
         if self.rate.unlimited:
             return None, None
@@ -135,7 +155,7 @@ class RunnerBudget:
                 return decided
             if time.time() + wait > deadline:
                 return RunnerGrant(self.runner, ask=False), None
-            await asyncio.sleep(wait * random.uniform(0.8, 1.2))
+            yield wait * random.uniform(0.8, 1.2)
 
     def _decide(self, wanted: list[str]) -> tuple[tuple[RunnerGrant, Ticket | None] | None, float]:
         rate = self.rate

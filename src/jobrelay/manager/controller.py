@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..engine.protocol import JobRequest, RunnerGrant
-from ..ledger.changes import changes_nothing
+from ..host_dataclasses import dataclass, field
 from ..ledger.records import JobRecord, JobSpec, JobUpdate
 from ..ledger.store import Ledger
 from ..platforms.connect import transport_for
@@ -24,7 +23,8 @@ from ..runners.directives import Directives
 from ..runners.registry import RunnerLoadError, runner_class
 from ..states import JobState
 from ..transport.base import Transport
-from .agentcall import AgentCaller, AgentReply, HostCaller
+from .agent_reply import AgentReply
+from .agentcall import AgentCaller, HostCaller
 from .budget import (
     ConnectionBudget,
     RunnerBudget,
@@ -36,6 +36,7 @@ from .budget import (
 )
 from .job_directives import refusal_text, settle
 from .judge import Look, Rules, judge
+from .recording import job_request, record_reply
 from .sshfree import SshFreeCaller, SshFreeError
 from .stamps import StatusStamps
 
@@ -149,15 +150,7 @@ class Controller:
             return await first_answer(self.picker(platform), hosts, attempt, unreachable)
 
     def _request(self, job: JobRecord) -> JobRequest:
-        """A job as poll and kill ask about it: its dir, its submission, and what
-        the ledger knows of its runner."""
-        return JobRequest(
-            job=job.ref,
-            dir=job.job_dir,
-            runner=job.runner,
-            runner_id=job.runner_id or "",
-            identity=self.ledger.identity(job),
-        )
+        return job_request(self.ledger, job)
 
     # -- submit -----------------------------------------------------------
     async def submit(
@@ -328,27 +321,7 @@ class Controller:
             budget.settle(ticket, reply.runner_query, reply.complete)
         if verb == "kill":
             budget.forget(job.runner_id for job in batch if job.runner_id)
-        now = datetime.now(UTC)
-        updates = []
-        by_runner: dict[str, Rules] = {}  # one per runner: its stamp is formatted once
-        for job in batch:
-            line = reply.replies.get(job.ref)
-            if line is not None:
-                line = self.stamps.resolve(job.id, line)
-            rules = by_runner.get(job.runner)
-            if rules is None:
-                rules = by_runner[job.runner] = Rules(
-                    now, _requeue_signals(job.runner), platform.command_timeout * 2
-                )
-            look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
-            update = judge(job, look, rules)
-            if update is not None and not changes_nothing(job, update):
-                updates.append(update)
-        fresh = self.ledger.apply(updates).jobs if updates else {}
-        self.stamps.forget([i for i, job in fresh.items() if job.state.is_final])
-        if progress:
-            progress(len(batch))
-        return dict(fresh)
+        return record_reply(self.ledger, platform, verb, batch, reply, self.stamps, progress)
 
 
 def make_caller(platform: Platform, transport: Transport, home: Path) -> HostCaller:
@@ -369,13 +342,6 @@ def _group_key(platform: Platform, job: JobRecord) -> tuple[str, str]:
     if bound and job.host:
         return platform.name, f"host:{job.host}"
     return platform.name, f"target:{job.install_target}"
-
-
-def _requeue_signals(runner: str) -> frozenset[str]:
-    try:
-        return runner_class(runner).preemption_signals
-    except RunnerLoadError:
-        return frozenset()
 
 
 def _chunks(jobs: list[JobRecord], size: int) -> list[list[JobRecord]]:

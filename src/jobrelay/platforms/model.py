@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 
 from jobrelay.runners.base import Directives
-from jobrelay.transport.ssh import DEFAULT_SSH_COMMAND
+from jobrelay.transport.ssh_command import DEFAULT_SSH_COMMAND
 
+from ..host_dataclasses import dataclass, field
 from .rates import UNLIMITED, Rate
 
 DEFAULT_RSYNC_COMMAND = ("rsync",)
