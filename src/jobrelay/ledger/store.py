@@ -253,7 +253,10 @@ class Ledger:
             where.append("run = ?")
             args.append(run)
         if name is not None:
-            where.append("name = ?")
+            # with the run given, "+name" keeps SQLite on the (run, name) index:
+            # it would rather walk every job of that name in id order (for the
+            # ORDER BY), thousands in a ledger of a million jobs
+            where.append("name = ?" if run is None else "+name = ?")
             args.append(name)
         sql = f"SELECT {JOB_COLUMNS} FROM jobs"  # noqa: S608 (fixed column names; values bound)
         if where:
