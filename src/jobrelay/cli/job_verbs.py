@@ -10,6 +10,10 @@ from ..ledger.records import JobRecord
 from ..manager.contact import RunHeld, holding_runs
 from ..manager.controller import Controller, ControllerError, SubmitItem
 from ..manager.waiting import wait_final
+from ..platforms.config import find_config
+from ..platforms.errors import ConfigError
+from ..platforms.model import Platform
+from ..runners.registry import RunnerLoadError, runner_class
 from ..session import Session
 from ..states import JobState
 from .exits import JOBS, OK, TIMEOUT, UsageError, fate, refs_text, say
@@ -42,7 +46,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 async def submit(controller: Controller, args: argparse.Namespace) -> int:
-    items = submit_items(args, controller.platform(args.platform))
+    platform = controller.platform(args.platform)
+    check_runner(args, platform)
+    items = submit_items(args, platform)
     if not args.wait:
         jobs = await submit_batch(controller, args, items)
         report(jobs, args.json, {})
@@ -59,6 +65,16 @@ async def submit_batch(
 ) -> list[JobRecord]:
     with Bar("submit", len(items)) as bar:
         return await controller.submit(items, args.platform, args.run, bar.advance)
+
+
+def check_runner(args: argparse.Namespace, platform: Platform) -> None:
+    """A runner that cannot be loaded is a config problem: said as one, naming the file."""
+    try:
+        runner_class(platform.runner)
+    except RunnerLoadError as exc:
+        path, _ = find_config(args.config)
+        problem = str(exc).removeprefix(f"runner {platform.runner!r}: ")
+        raise ConfigError(path or "(built-in config)", platform.name, "runner", problem) from exc
 
 
 # -- wait ---------------------------------------------------------------

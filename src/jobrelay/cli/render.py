@@ -87,7 +87,9 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
     from datetime import UTC, datetime
 
     def read(text: str) -> datetime:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # to the second: the job's own times have no more, and mixing would
+        # show a job that ran 2s as 1s since its submission
+        return datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
 
     stop = read(end) if end else datetime.now(UTC)
     return max(0.0, (stop - read(start)).total_seconds())
