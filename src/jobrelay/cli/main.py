@@ -11,12 +11,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..ledger.errors import LedgerError
-from ..platforms.errors import ConfigError
 from ..state_dir import StateDirError
 from . import exits
 from .parser import build
 
-REFUSALS = (ConfigError, LedgerError, StateDirError, exits.UsageError)
+REFUSALS = (LedgerError, StateDirError, exits.UsageError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,11 +26,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return command(args)
-    except REFUSALS as exc:
-        exits.say(str(exc))
-        return exits.USAGE
     except KeyboardInterrupt:
         return exits.INTERRUPTED
+    except Exception as exc:
+        # imported here: the platforms package loads the transports (and asyncio)
+        from ..platforms.errors import ConfigError
+
+        if not isinstance(exc, (*REFUSALS, ConfigError)):
+            raise
+        exits.say(str(exc))
+        return exits.USAGE
 
 
 if __name__ == "__main__":

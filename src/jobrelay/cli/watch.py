@@ -85,6 +85,8 @@ async def watch(controller: Controller, run: str, interval: float) -> int:
             if not view.all_final:
                 await asyncio.sleep(interval)
         screen.refresh()
+    if not console.is_terminal:
+        console.print()  # piped: the last view ends its line
     return fate(view.jobs)
 
 
@@ -110,7 +112,9 @@ class View:
             if counts[state]:
                 head.append(f"{state.value} {counts[state]}  ", style=COLOURS[state])
         first = min((j.created for j in self.jobs), default=None)
-        head.append(f"elapsed {render.duration(render.seconds_between(first, None))}")
+        last = max((j.exit_time or j.updated for j in self.jobs), default=None)
+        took = render.seconds_between(first, last if self.all_final else None)
+        head.append(f"elapsed {render.duration(took)}")
         if self.polled is not None:
             head.append(f"  polled {time.strftime('%H:%M:%S', time.localtime(self.polled))}"
                         f" (every {self.interval:g}s)", style="dim")  # fmt: skip
