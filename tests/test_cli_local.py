@@ -7,8 +7,8 @@ the harness's process timeout; nothing here measures time."""
 from __future__ import annotations
 
 import json
-import sys
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -180,8 +180,8 @@ def test_list_imports_no_controller(cli: Cli) -> None:
     """`list` starts small: no asyncio, no controller, no rich."""
     code = (
         "import sys; from jobrelay.cli.main import main; rc = main(['list']); "
-        "bad = [m for m in ('asyncio', 'rich', 'jobrelay.manager.controller') if m in sys.modules]; "
-        "print(bad)"
+        "heavy = ('asyncio', 'rich', 'jobrelay.manager.controller'); "
+        "print([m for m in heavy if m in sys.modules])"
     )
     env = cli.env()
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
