@@ -13,7 +13,7 @@ from ..state_dir import home_dir
 from .exits import OK
 from .options import STATES
 
-PLAIN = re.compile(r"[\w.@%+=:,-]+")  # names offered as they are; others only by reference
+PLAIN = re.compile(r"[\w.@%+=:,/-]+")  # names offered as they are; others only by reference
 FILE_OPTIONS = ("--config", "--jobs", "--from")
 DYNAMIC = {"--platform": "platforms", "--run": "runs"}
 
