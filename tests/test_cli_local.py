@@ -7,6 +7,7 @@ the harness's process timeout; nothing here measures time."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from cli_harness import Cli, local_cli
+from conftest import require_that
 
 
 @pytest.fixture
@@ -186,3 +188,31 @@ def test_list_imports_no_controller(cli: Cli) -> None:
     env = cli.env()
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.stdout.strip().endswith("[]"), proc
+
+
+def test_an_error_is_said_once(cli: Cli, tmp_path: Path) -> None:
+    """A job whose platform left the config: the first poll says why it cannot
+    be polled, later polls print the job but not the same error again."""
+    cli.config.write_text(
+        cli.config.read_text() + f'[platforms.gone]\nrun_root = "{cli.run_root}"\n'
+    )
+    [job] = cli.json("submit", script(tmp_path, "s.sh", "sleep 60"), "--platform", "gone")
+    cli.config.write_text(f'[platforms.localhost]\nrun_root = "{cli.run_root}"\n')
+    first = cli.run("poll")
+    assert f"job {job['job']} (s.sh): cannot poll: unknown platform 'gone'" in first.stderr
+    again = cli.run("poll")
+    assert job["job"] in again.stdout and again.stderr == ""
+    killed = cli.run("kill", job["job"])  # its own error: said, naming the job
+    assert killed.returncode == 1
+    assert f"job {job['job']}: kill not verified" in killed.stderr
+
+
+def test_an_unreachable_host_is_said_on_one_clean_line(tmp_path: Path) -> None:
+    require_that(shutil.which("ssh") is not None, "no ssh client (tests/infra/up.sh)")
+    far = '[platforms.far]\ntransport = "ssh"\nhosts = ["127.0.0.99"]\nrun_root = "~/jr"\n'
+    cli = local_cli(tmp_path, far + "submit_retry_budget = 0\n")
+    proc = cli.run("submit", script(tmp_path, "a.sh", "true"), "--platform", "far")
+    assert proc.returncode == 1
+    assert "no host of platform 'far' reachable" in proc.stderr
+    assert "\r" not in proc.stderr and "\\r" not in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
