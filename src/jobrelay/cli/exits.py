@@ -18,7 +18,7 @@ EXIT_CODES = """\
 exit codes:
   0    done; for wait, watch and submit --wait: every job succeeded
   1    a job failed, was killed, lost or not submitted (wait, watch, submit),
-       or an operation on a job failed (submit, kill, install, tidy, logs)
+       or an operation failed (submit, kill, install, tidy, logs)
   2    bad usage, configuration, state dir or ledger; the run is held by
        another live controller
   3    wait / submit --wait timed out with jobs not final

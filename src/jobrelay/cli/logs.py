@@ -11,9 +11,13 @@ from ..manager.controller import Controller, ControllerError
 from ..platforms.selection import first_answer
 from ..transport.base import CommandOutcome
 from ..transport.local import local_root_of
-from .exits import OK
+from .exits import JOBS, OK, say
 from .job_verbs import with_controller
 from .targets import resolve
+
+
+class LogUnavailable(ControllerError):
+    """The job's output could not be read or fetched (exit 1: the job exists)."""
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -27,7 +31,11 @@ async def logs(controller: Controller, args: argparse.Namespace) -> int:
     while True:
         # whether it was final before this look: then the look saw all it wrote
         ended = job.state.is_final
-        data = await fetch_log(controller, job, name, missing_ok=args.follow)
+        try:
+            data = await fetch_log(controller, job, name, missing_ok=args.follow)
+        except LogUnavailable as exc:
+            say(str(exc))
+            return JOBS
         sys.stdout.buffer.write(data[shown:])
         sys.stdout.flush()
         shown = max(shown, len(data))
@@ -51,9 +59,9 @@ async def fetch_log(
         except FileNotFoundError:
             if missing_ok:
                 return b""
-            raise ControllerError(f"job {job.ref}: no {filename} yet at {path}") from None
+            raise LogUnavailable(f"job {job.ref}: no {filename} (yet) at {path}") from None
         except OSError as exc:
-            raise ControllerError(f"job {job.ref}: cannot read {path}: {exc.strerror}") from exc
+            raise LogUnavailable(f"job {job.ref}: cannot read {path}: {exc.strerror}") from exc
     target = controller.home / "logs" / rel
 
     async def attempt(host: str) -> CommandOutcome:
@@ -72,10 +80,10 @@ async def fetch_log(
     outcome = await first_answer(picker, hosts, attempt, unreachable)
     if target.is_symlink():
         # rsync copies a link as a link: never follow one into this machine's files
-        raise ControllerError(f"job {job.ref}: {filename} is a symlink: not read")
+        raise LogUnavailable(f"job {job.ref}: {filename} is a symlink: not read")
     if target.exists():
         return target.read_bytes()
     if missing_ok and outcome.ok:
         return b""
     why = outcome.describe() if not outcome.ok else "no such file"
-    raise ControllerError(f"job {job.ref}: cannot fetch {filename}: {why}")
+    raise LogUnavailable(f"job {job.ref}: cannot fetch {filename}: {why}")
