@@ -20,7 +20,7 @@ from .exits import JOBS, OK, TIMEOUT, UsageError, fate, refs_text, say
 from .job_input import submit_items
 from .progress import Bar, Waiting, again
 from .report import report
-from .targets import by_state, named_jobs, selected
+from .targets import by_state, selected
 
 Body = Callable[[Controller, argparse.Namespace], Awaitable[int]]
 
@@ -114,16 +114,14 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 async def poll(controller: Controller, args: argparse.Namespace) -> int:
     ledger = controller.ledger
-    if args.jobs:
-        jobs = by_state(named_jobs(ledger, args), args)
+    if args.jobs or args.run is not None:
+        jobs = selected(ledger, args, live_only=True, verb="poll")
     else:
-        if args.run is not None:
-            selected(ledger, args, verb="poll")  # says so when the run has no jobs
-        jobs = by_state([j for j in ledger.find(run=args.run) if not j.state.is_final], args)
-        if not jobs:
-            say("no job to poll: every job " + (f"of run {args.run!r} " if args.run else "")
-                + "is final")  # fmt: skip
-            return OK
+        jobs = by_state(ledger.find(states=[s for s in JobState if not s.is_final]), args)
+    if not jobs:
+        where = f" of run {args.run!r}" if args.run else ""
+        say(f"no job to poll: every job{where} is final" if not args.state else "no job to poll")
+        return OK
     before = errors_of(jobs)
     with Bar("poll", len(jobs)) as bar:
         jobs = await controller.poll(jobs, bar.advance)
