@@ -132,8 +132,8 @@ def test_run_name_references_show_and_state_filters(cli: Cli, tmp_path: Path) ->
         second["job"],
     }
     assert cli.json("list", "--state", "running,succeeded") == []
-    proc = cli.run("poll", "--run", "a")  # every job final: nothing to ask
-    assert proc.returncode == 0 and "every job of run 'a' is final" in proc.stderr
+    polled = cli.json("poll", "--run", "a", "--state", "failed")  # final: printed, not asked
+    assert [j["job"] for j in polled] == [first["job"], second["job"]]
 
 
 def test_kill_run_and_logs_follow(cli: Cli, tmp_path: Path) -> None:

@@ -115,15 +115,13 @@ def cmd_poll(args: argparse.Namespace) -> int:
 async def poll(controller: Controller, args: argparse.Namespace) -> int:
     ledger = controller.ledger
     if args.jobs or args.run is not None:
-        jobs = selected(ledger, args, live_only=True, verb="poll")
+        jobs = selected(ledger, args, verb="poll")
     else:
-        jobs = by_state(ledger.find(states=[s for s in JobState if not s.is_final]), args)
-    if not jobs:
-        where = f" of run {args.run!r}" if args.run else ""
-        say(f"no job to poll: every job{where} is final" if not args.state else "no job to poll")
-        return OK
+        jobs = by_state(ledger.find(), args)
     before = errors_of(jobs)
-    with Bar("poll", len(jobs)) as bar:
+    # the controller asks only about jobs not final (and lost ones: a late exit replaces lost)
+    asked = [j for j in jobs if not j.state.is_final or j.state is JobState.LOST]
+    with Bar("poll", len(asked)) as bar:
         jobs = await controller.poll(jobs, bar.advance)
     report(jobs, args.json, before)
     return OK

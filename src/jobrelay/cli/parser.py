@@ -79,7 +79,7 @@ def _submit(p: argparse.ArgumentParser) -> None:
 
 def _poll(p: argparse.ArgumentParser) -> None:
     p.add_argument("jobs", nargs="*", metavar="JOB", help="jobs to ask about")
-    add_run(p, "without JOB: the non-final jobs of run R (default: of every run)")
+    add_run(p, "without JOB: every job of run R (default: every job); with JOB: look JOB up in R")
     add_state(p)
     add_json(p)
 
