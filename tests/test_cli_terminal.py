@@ -126,3 +126,16 @@ def test_wait_bar_moves_and_ctrl_c_names_the_jobs_left(
     assert "EXIT=130" in screen
     assert "Traceback" not in screen
     assert os.path.isdir(cli.run_root / "eve")  # the jobs keep running: not tidied
+
+
+def test_watch_fits_a_long_run_on_the_screen(cli: Cli, term: Tmux, tmp_path: Path) -> None:
+    quick = tmp_path / "quick.sh"
+    quick.write_text("#!/bin/sh\ntrue\n")
+    lines = "".join(f'{{"script": "{quick}", "name": "q{i}"}}\n' for i in range(40))
+    cli.run("submit", "--jobs", "-", "--run", "big", stdin=lines)
+    term.start("watch", "--run", "big", "--interval", "0.2")
+    done = term.until(lambda s: "EXIT=" in s, "watch ended")
+    assert done.count("run big") == 1  # the header stays on screen, once
+    assert "all 40 job(s) final: 40 succeeded" in done
+    assert "more (" in done and "succeeded): jobrelay list --run big" in done
+    assert "EXIT=0" in done

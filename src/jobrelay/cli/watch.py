@@ -63,8 +63,9 @@ def current_run(ledger: Ledger, run: str | None) -> str:
 async def watch_command(controller: Controller, args: argparse.Namespace) -> int:
     run = current_run(controller.ledger, args.run)
     live = any(not j.state.is_final for j in controller.ledger.find(run=run))
-    # it holds the run it watches (new jobs may come), unless it has nothing to poll
-    async with holding_runs(controller.home, [run] if live else []):
+    # --run R: it holds R (it watches it, new jobs may come); the current run
+    # only when it has jobs to poll (a finished run may be waited on elsewhere)
+    async with holding_runs(controller.home, [run] if args.run or live else []):
         return await watch(controller, run, args.interval)
 
 
