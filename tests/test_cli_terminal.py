@@ -135,7 +135,7 @@ def test_watch_fits_a_long_run_on_the_screen(cli: Cli, term: Tmux, tmp_path: Pat
     cli.run("submit", "--jobs", "-", "--run", "big", stdin=lines)
     term.start("watch", "--run", "big", "--interval", "0.2")
     done = term.until(lambda s: "EXIT=" in s, "watch ended")
-    assert done.count("run big") == 1  # the header stays on screen, once
+    assert done.count("run big  40 jobs") == 1  # the header stays on screen, once
     assert "all 40 job(s) final: 40 succeeded" in done
     assert "more (" in done and "succeeded): jobrelay list --run big" in done
     assert "EXIT=0" in done
