@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from .. import __version__
+from ..host_dataclasses import dataclass
 from .exits import EXIT_CODES
 from .options import add_config, add_interval, add_json, add_run, add_state, add_timeout
 
