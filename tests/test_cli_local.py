@@ -54,6 +54,7 @@ def test_bad_values_are_refused_naming_the_option(cli: Cli, tmp_path: Path) -> N
     refused(cli.run("list", "--state", "runing", check=False), "--state", "runing")
     refused(cli.run("submit", a, "--timeout", "5", check=False), "--timeout needs --wait")
     refused(cli.run("wait", check=False), "give JOB")
+    refused(cli.run("logs", "x", "--interval", "1", check=False), "--interval needs --follow")
     refused(cli.run("watch", "--run", "nosuch", check=False), "no jobs in run 'nosuch'")
     refused(cli.run("list", "--run", "nosuch", check=False), "no jobs in run 'nosuch'")
     refused(cli.run("show", "nosuch", check=False), "unknown job 'nosuch'")

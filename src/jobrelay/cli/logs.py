@@ -11,8 +11,9 @@ from ..manager.controller import Controller, ControllerError
 from ..platforms.selection import first_answer
 from ..transport.base import CommandOutcome
 from ..transport.local import local_root_of
-from .exits import JOBS, OK, say
+from .exits import JOBS, OK, UsageError, say
 from .job_verbs import with_controller
+from .parser import FOLLOW_INTERVAL
 from .targets import resolve
 
 
@@ -21,6 +22,9 @@ class LogUnavailable(ControllerError):
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    if args.interval is not None and not args.follow:
+        raise UsageError("logs: --interval needs --follow")
+    args.interval = args.interval or FOLLOW_INTERVAL
     return with_controller(args, logs)
 
 

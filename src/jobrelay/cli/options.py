@@ -79,11 +79,15 @@ def add_timeout(p: argparse.ArgumentParser, text: str) -> None:
     p.add_argument("--timeout", metavar="S", type=seconds(0), help=text)
 
 
-def add_interval(p: argparse.ArgumentParser, text: str, default: float) -> None:
+def add_interval(
+    p: argparse.ArgumentParser, text: str, default: float, stored: float | None = None
+) -> None:
+    """``stored``: what is kept when the option is not given (None: the caller
+    can tell it was not, to refuse it where it means nothing)."""
     p.add_argument(
         "--interval",
         metavar="S",
         type=seconds(0.1),
-        default=default,
+        default=stored,
         help=f"{text} (default: {default:g}; at least 0.1)",
     )

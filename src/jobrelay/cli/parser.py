@@ -16,6 +16,8 @@ from ..host_dataclasses import dataclass
 from .exits import EXIT_CODES
 from .options import add_config, add_interval, add_json, add_run, add_state, add_timeout
 
+FOLLOW_INTERVAL = 2.0  # logs --follow, when --interval is not given
+
 JOB_FORMS = """\
 JOB is RUN/ID (as printed, e.g. default/17), an ID, a NAME (its latest
 submission) or RUN/NAME (the latest submission of NAME in RUN); --run R
@@ -116,12 +118,12 @@ def _logs(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-f", "--follow", action="store_true", help="keep printing new output until the job ends"
     )
-    add_interval(p, "with --follow: seconds between looks", 2.0)
+    add_interval(p, "with --follow: seconds between looks", FOLLOW_INTERVAL)
 
 
 def _watch(p: argparse.ArgumentParser) -> None:
     add_run(p, "the run to watch (default: the run of the latest submitted job)")
-    add_interval(p, "seconds between polls", 2.0)
+    add_interval(p, "seconds between polls", 2.0, stored=2.0)
 
 
 def _install(p: argparse.ArgumentParser) -> None:
