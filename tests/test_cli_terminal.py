@@ -92,8 +92,9 @@ def test_watch_redraws_in_place_and_exits_by_the_jobs_fate(
     cli: Cli, term: Tmux, tmp_path: Path
 ) -> None:
     flag, held, fails = jobs(tmp_path)
+    cli.run("submit", fails, "--run", "old")
     cli.run("submit", held, fails, "--run", "night")
-    term.start("watch", "--interval", "0.2")  # the current run: night
+    term.start("watch", "--interval", "0.2")  # the current run: night, not old
     seen = term.until(lambda s: "failed 1" in s and "running 1" in s, "one running, one failed")
     assert seen.count("run night") == 1  # drawn in place: no scrolled copies
     assert "2 jobs" in seen and "elapsed" in seen and "RUN TIME" in seen
@@ -106,7 +107,7 @@ def test_watch_redraws_in_place_and_exits_by_the_jobs_fate(
     assert "all 2 job(s) final: 1 succeeded, 1 failed" in done
     assert "EXIT=1" in done  # a job failed
     assert done.count("run night") == 1
-    assert "running" not in done
+    assert "running" not in done and "old/" not in done
 
 
 def test_wait_bar_moves_and_ctrl_c_names_the_jobs_left(

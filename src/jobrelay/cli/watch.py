@@ -54,10 +54,10 @@ def current_run(ledger: Ledger, run: str | None) -> str:
         if not ledger.find(run=run):
             raise UsageError(f"watch: no jobs in run {run!r}{known_runs(ledger)}")
         return run
-    runs = ledger.runs()
-    if not runs:
+    latest = ledger.latest()
+    if latest is None:
         raise UsageError("watch: the ledger has no jobs yet (submit some first)")
-    return max(runs, key=lambda r: r.created).run
+    return latest.run
 
 
 async def watch_command(controller: Controller, args: argparse.Namespace) -> int:
