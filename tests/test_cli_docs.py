@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jobrelay.cli.completion import flags, subparsers
 from jobrelay.cli.exits import EXIT_CODES
-from jobrelay.cli.parser import build
+from jobrelay.cli.parser import build, chosen_command
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
 COMMON = {"-h", "--help", "--config"}  # documented once, under "Options of every command"
@@ -61,3 +61,21 @@ def test_exit_codes_match() -> None:
     in_docs = set(re.findall(r"^\| (\d+) \|", table, flags=re.M))
     in_help = set(re.findall(r"^  (\d+) ", EXIT_CODES, flags=re.M))
     assert in_docs == in_help == {"0", "1", "2", "3", "130"}
+
+
+def test_the_parser_built_for_one_command_reads_as_the_whole_one() -> None:
+    """main() builds only the sub-parser the command line names (start cost)."""
+    lines = [
+        ["list", "--run", "r", "--state", "failed", "--json"],
+        ["--config", "/x.toml", "submit", "--platform", "p", "-d", "cpus=2", "a.sh"],
+        ["--config=/x.toml", "kill", "--run", "r"],
+        ["wait", "--timeout", "0", "r/1"],
+        ["logs", "-f", "r/2", "--config", "/y.toml"],
+    ]
+    for argv in lines:
+        assert chosen_command(argv) == next(
+            w for w in argv if not w.startswith("-") and "/" not in w
+        )
+        assert build(argv).parse_args(argv) == build().parse_args(argv), argv
+    for argv in (["--version"], ["-h"], ["lst"], ["--config", "x"], []):
+        assert chosen_command(argv) is None  # the whole parser answers these

@@ -19,7 +19,8 @@ REFUSALS = (LedgerError, StateDirError, exits.UsageError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build().parse_args(argv)
+    line = sys.argv[1:] if argv is None else list(argv)
+    args = build(line).parse_args(line)
     module, _, function = args.run_command.partition(":")
     command: Callable[..., int] = getattr(
         importlib.import_module(f"{__package__}.{module}"), function
