@@ -9,6 +9,8 @@ command runs so that `list` does not load the controller.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Callable, Sequence
 
 from .. import __version__
@@ -29,6 +31,35 @@ $XDG_CONFIG_HOME/jobrelay/platforms.toml (~/.config/jobrelay/...); no file:
 one platform 'localhost' (background jobs under ~/jobrelay-run).
 state (ledger, logs): $JOBRELAY_HOME, else $XDG_DATA_HOME/jobrelay
 (~/.local/share/jobrelay)."""
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter, sized as argparse sizes it but without importing
+    ``shutil`` (and bz2, lzma with it) for every command: argparse makes one
+    formatter per option it adds."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        if width is None:
+            width = _columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns``: $COLUMNS, the terminal, else 80."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
 
 
 @dataclass(frozen=True)
@@ -186,7 +217,7 @@ def build(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         prog="jobrelay",
         description="Submit, poll and kill batch jobs on job hosts.",
         epilog=f"{JOB_FORMS}\n\n{WHERE}\n\n{EXIT_CODES}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=Formatter,
     )
     p.add_argument("--version", action="version", version=f"jobrelay {__version__}")
     add_config(p, top=True)
@@ -199,7 +230,7 @@ def build(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             help=command.help,
             description=command.help,
             epilog=f"{JOB_FORMS}\n\n{EXIT_CODES}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=Formatter,
         )
         if command.hidden:  # out of the list --help shows
             sub._choices_actions = [a for a in sub._choices_actions if a.dest != command.name]
