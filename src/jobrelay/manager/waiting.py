@@ -25,26 +25,31 @@ async def wait_final(
     on_poll: Callable[[list[JobRecord]], None] | None = None,
     max_delay: float | None = None,
 ) -> list[JobRecord]:
-    """Return the jobs once all are final, or when ``timeout`` runs out.
+    """Return the jobs once all are final, or when ``timeout`` runs out (having
+    polled at least once: ``timeout=0`` is one look, not none).
 
     ``max_delay``: no job waits longer than this between polls (the
     platforms' ceilings apply below it)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     schedule = PollSchedule(controller.platforms, max_delay)
+    polled_once = False
     while True:
         jobs = controller.ledger.find(ids=job_ids)
         pending = [j for j in jobs if not j.state.is_final]
         if not pending:
             return jobs
         now = time.monotonic()
-        if deadline is not None and now >= deadline:
+        if deadline is not None and polled_once and now >= deadline:
             return jobs
         pause = max(0.0, schedule.next_due(pending, now) - now)
         if deadline is not None:
             pause = min(pause, max(0.0, deadline - now))
         await asyncio.sleep(pause)
         now = time.monotonic()
-        polled = await controller.poll(schedule.pick(pending, now))
+        # the first look asks about every job; then those due (a timeout's last look too)
+        due = pending if not polled_once else schedule.pick(pending, now)
+        polled = await controller.poll(due)
+        polled_once = True
         schedule.observe(polled, time.monotonic())
         if on_poll is not None:
             on_poll(polled)
