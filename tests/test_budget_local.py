@@ -139,3 +139,15 @@ def test_submit_window_takes_whole_batches_and_backoff_is_bounded(tmp_path: Path
     pauses = [backoff(attempt) for attempt in range(8) for _ in range(20)]
     assert all(0.0 <= p <= 10.0 for p in pauses)
     assert max(backoff(0) for _ in range(50)) <= 1.0
+
+
+def test_ids_wanted_ahead_are_in_the_first_query(tmp_path: Path) -> None:
+    """A poll cycle of several batches to one endpoint: one query for all."""
+    budget = RunnerBudget(tmp_path, "slurm@c", "slurm", Rate(1, 3600.0), 10.0)
+    budget.want(["1", "2", "3", "4"])  # the cycle's two batches: 1, 2 and 3, 4
+    first, ticket = asyncio.run(budget.grant(["1", "2"]))
+    assert first is not None and first.ask and sorted(first.extra) == ["3", "4"]
+    answers = {i: RunnerJobInfo(i, RunnerState.RUNNING) for i in "1234"}
+    budget.settle(ticket, RunnerQuery(list("1234"), answers), complete=True)
+    second, _ = asyncio.run(budget.grant(["3", "4"]))  # no hour's wait: answered already
+    assert second is not None and not second.ask and sorted(second.jobs) == ["3", "4"]

@@ -121,6 +121,18 @@ class RunnerBudget:
         self.state = _state(home, endpoint)
         self.queries = 0  # made by this process (tests, logs)
 
+    def want(self, ids: Iterable[str]) -> None:
+        """Say ahead which ids this process will ask about (all the batches of
+        one poll cycle), so that the first query asks about all of them."""
+        wanted = set(ids)
+        if not wanted or self.rate.unlimited:
+            return
+        with self.state.update() as table:
+            wants = table.setdefault("wants", {})
+            now = time.time()
+            for rid in wanted:
+                wants.setdefault(rid, now)
+
     async def grant(self, ids: Iterable[str]) -> tuple[RunnerGrant | None, Ticket | None]:
         """What this poll may ask the runner; a ticket to ``settle`` after the call."""
         turns = self._turns(ids)

@@ -290,6 +290,8 @@ class Controller:
         calls = []
         for (platform_name, where), members in groups.items():
             platform = self.platform(platform_name)
+            if verb == "poll":  # one runner query for all of this cycle's batches
+                self.budget(platform, where).want(j.runner_id for j in members if j.runner_id)
             for batch in _chunks(members, platform.max_poll_batch):
                 calls.append(self._visit(platform, where, verb, batch, progress))
         for visited in await asyncio.gather(*calls):
