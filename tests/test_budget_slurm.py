@@ -134,12 +134,13 @@ def test_twenty_concurrent_polls_stay_within_the_budget_and_all_are_right(
             print(f"try {attempt}: 2x{PROCESSES} polls in {took:.1f} s, {allowed} allowed: "
                   f"{len(squeues)} squeue, {rpcs} job-info RPCs")  # fmt: skip
             assert 1 <= len(squeues) <= allowed, (len(squeues), allowed, took, squeues)
-            assert rpcs >= len(squeues)  # each squeue is one job-info RPC at rjtest2's slurmctld
             check_answers(rounds, first_try=attempt == 0)
-            tries.append((rpcs, allowed))
-            if rpcs <= allowed:
+            # each squeue is one job-info RPC at rjtest2's slurmctld; fewer RPCs
+            # than squeues: its counters were reset (another session restarted it)
+            tries.append((rpcs, len(squeues), allowed))
+            if len(squeues) <= rpcs <= allowed:
                 break
-        assert any(rpcs <= allowed for rpcs, allowed in tries), tries
+        assert any(ours <= rpcs <= allowed for rpcs, ours, allowed in tries), tries
     finally:
         cleanup(infra, cli, ids, cluster="rjtest2")
         subprocess.run(["rm", "-rf", str(log.parent)], check=False)

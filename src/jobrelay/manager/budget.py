@@ -36,11 +36,11 @@ import random
 import socket
 import time
 from collections.abc import Generator, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from ..engine.protocol import RunnerGrant, RunnerQuery, info_dict, info_from_wire
+from ..host_dataclasses import dataclass
 from ..json_state import JsonState
 from ..platforms.model import HOST_QUERIES, SCHEDULER_QUERIES, SCHEDULER_SUBMITS, Platform
 from ..platforms.rates import UNLIMITED, Rate

@@ -14,9 +14,9 @@ stay few and large (one agent call, one runner query for many).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
+from ..host_dataclasses import dataclass
 from ..ledger.records import JobRecord
 from ..platforms.model import Platform
 from ..states import JobState

@@ -7,7 +7,8 @@ endpoint) and the submit rate. ``unlimited`` turns a limit off.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from ..host_dataclasses import dataclass
 
 _RATE_RE = re.compile(r"\s*(\d+)\s*/\s*(\d*\.?\d*)\s*(s|sec|min|m|h)?\s*")
 _UNITS = {None: 1.0, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
