@@ -12,6 +12,7 @@ Precedence, lowest first: the platform's directives, ``-d``/``--raw``, a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -46,11 +47,22 @@ def submit_items(args: argparse.Namespace, platform: Platform) -> list[SubmitIte
         items.append(SubmitItem(Path(script), name, directives, env, source=f"SCRIPT {script}"))
     if args.jobs:
         items.extend(read_jobs(args.jobs, directives, env, platform, problems))
+    if args.output is not None:
+        items = with_output(items, args.output, problems)
     if problems:
         raise UsageError(refusal_text(problems))
     if not items:
         raise UsageError("submit: give SCRIPT… or --jobs FILE")
     return items
+
+
+def with_output(items: list[SubmitItem], output: str, problems: list[str]) -> list[SubmitItem]:
+    """``-o PATH``: one job's stdout and stderr, a path on the job host."""
+    if len(items) != 1:
+        problems.append(f"-o/--output is for one job, not {len(items)}")
+    if not output.startswith("/"):
+        problems.append(f"-o/--output {output!r}: must be an absolute path (on the job host)")
+    return [dataclasses.replace(item, output=output) for item in items]
 
 
 def option_directives(pairs: list[str], raw: list[str], problems: list[str]) -> Directives:

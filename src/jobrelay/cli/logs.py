@@ -11,10 +11,15 @@ from ..platforms.model import TransportKind
 
 
 async def fetch_log(controller: Controller, job: JobRecord, filename: str) -> bytes:
+    """``filename`` from the job dir; a job submitted with ``-o`` has its stdout
+    (and stderr) at its output path instead."""
     platform = controller.platform(job.platform)
-    rel = f"{job.job_dir}/{filename}"
+    root, rel = platform.run_root, f"{job.job_dir}/{filename}"
+    if job.output and filename == "job.out":
+        root, rel = "/", job.output.lstrip("/")
+        filename = job.output
     if platform.transport is TransportKind.LOCAL:
-        path = Path(os.path.expanduser(platform.run_root)) / rel
+        path = Path(os.path.expanduser(root)) / rel
         try:
             return path.read_bytes()
         except OSError as exc:
@@ -27,9 +32,7 @@ async def fetch_log(controller: Controller, job: JobRecord, filename: str) -> by
     for host in hosts:
         target = cache / rel
         target.unlink(missing_ok=True)
-        outcome = await transport.pull(
-            host, platform.run_root, [rel], cache, timeout=platform.command_timeout
-        )
+        outcome = await transport.pull(host, root, [rel], cache, timeout=platform.command_timeout)
         if target.is_symlink():
             # rsync copies a link as a link: never follow one into this machine's files
             raise ControllerError(f"job {job.ref}: {filename} on {host} is a symlink: not read")

@@ -57,6 +57,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="JSON lines, one job each: {script, name, directives, env} ('-' = stdin)",
     )
+    s.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="the job's stdout and stderr, an absolute path on the job host (as sbatch --output)",
+    )
     s.add_argument("--wait", action="store_true", help="wait until all are final")
     s.add_argument("--timeout", type=float, help="with --wait: give up after S seconds")
     s.add_argument("--json", action="store_true")

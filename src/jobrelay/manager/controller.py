@@ -48,6 +48,12 @@ class SubmitItem:
     directives: Directives | Mapping[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    output: str | None = None  # the job's stdout+stderr on the host (submit -o), absolute
+
+
+def output_env(item: SubmitItem) -> dict[str, str]:
+    """The job's environment: the wrapper sends its output to $JOBRELAY_OUTPUT when set."""
+    return {**item.env, "JOBRELAY_OUTPUT": item.output} if item.output else item.env
 
 
 class ControllerError(Exception):
@@ -149,6 +155,12 @@ class Controller:
             raise ControllerError(refusal_text(problems))
         scripts = []
         for item in items:
+            if item.output is not None and not (
+                item.output.startswith("/") and "\0" not in item.output
+            ):
+                raise ControllerError(
+                    f"job {item.name!r}: output {item.output!r}: not an absolute path"
+                )
             try:
                 scripts.append(item.script_path.read_text(errors="surrogateescape"))
             except OSError as exc:
@@ -165,7 +177,8 @@ class Controller:
                     runner=platform.runner,
                     script_path=str(item.script_path.resolve()),
                     directives=job_directives.to_wire(),
-                    env=item.env,
+                    env=output_env(item),
+                    output=item.output,
                 )
                 for item, job_directives in zip(items, directives, strict=True)
             ]
