@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..ledger.jobfile import write_sidecars
 from ..ledger.records import JobRecord
 from ..manager.contact import holding_runs
 from ..manager.controller import Controller, SubmitItem
@@ -12,11 +13,13 @@ from ..manager.waiting import wait_final
 from ..session import Session
 from ..states import JobState
 from . import render
+from .ecflow import tell_ecflow
 from .install_tidy import cmd_install, cmd_tidy
 from .job_input import UsageError as UsageError
 from .job_input import submit_items
 from .logs import fetch_log
 from .progress import Progress
+from .status import cmd_status
 from .watch import watch
 
 
@@ -35,6 +38,11 @@ def show(jobs: list[JobRecord], as_json: bool) -> None:
     sys.stdout.flush()
 
 
+def sidecars(controller: Controller, jobs: list[JobRecord]) -> None:
+    """``<script>.jid`` beside each script: the job found by its file (ledger/jobfile.py)."""
+    sys.stderr.writelines(f"jobrelay: {p}\n" for p in write_sidecars(controller.ledger, jobs))
+
+
 def outcome(jobs: list[JobRecord]) -> int:
     return 0 if all(j.state is JobState.SUCCEEDED for j in jobs) else 1
 
@@ -49,6 +57,7 @@ async def cmd_submit(controller: Controller, args: argparse.Namespace) -> int:
         bar = Progress("submit", len(items))
         jobs = await controller.submit(items, args.platform, args.run, bar.advance)
         bar.close()
+        sidecars(controller, jobs)
         bar = Progress("wait", len(jobs))
         jobs = await wait_final(controller, [j.id for j in jobs], args.timeout)
         bar.close()
@@ -64,6 +73,7 @@ async def submit_only(
     bar = Progress("submit", len(items))
     jobs = await controller.submit(items, args.platform, args.run, bar.advance)
     bar.close()
+    sidecars(controller, jobs)
     show(jobs, args.json)
     return 1 if any(j.state is JobState.SUBMIT_FAILED for j in jobs) else 0
 
@@ -90,6 +100,7 @@ async def cmd_kill(controller: Controller, args: argparse.Namespace) -> int:
     done = await controller.kill(jobs, bar.advance)
     bar.close()
     jobs = [controller.ledger.get(j.id) for j in jobs]
+    tell_ecflow(controller.ledger, jobs)
     show(jobs, args.json)
     killed = {j.id for j in done if j.state.is_final}
     return 0 if all(j.id in killed or j.state.is_final for j in jobs) else 1
@@ -131,6 +142,7 @@ COMMANDS = {
     "wait": cmd_wait,
     "logs": cmd_logs,
     "watch": cmd_watch,
+    "status": cmd_status,
     "install": cmd_install,
     "tidy": cmd_tidy,
 }

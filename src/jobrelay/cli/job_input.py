@@ -22,6 +22,7 @@ from ..manager.controller import SubmitItem
 from ..manager.job_directives import refusal_text, unique, with_platform
 from ..platforms.model import Platform
 from ..runners.directives import Directives, merge, read_partly
+from .ecflow import with_ecflow_tasks
 
 #: the keys a --jobs line may have; any other is an error (a typo must not be ignored)
 JOB_LINE_KEYS = ("script", "name", "directives", "env")
@@ -53,7 +54,7 @@ def submit_items(args: argparse.Namespace, platform: Platform) -> list[SubmitIte
         raise UsageError(refusal_text(problems))
     if not items:
         raise UsageError("submit: give SCRIPT… or --jobs FILE")
-    return items
+    return with_ecflow_tasks(items)
 
 
 def with_output(items: list[SubmitItem], output: str, problems: list[str]) -> list[SubmitItem]:

@@ -17,7 +17,7 @@ from ..ledger.errors import LedgerError
 from ..manager.contact import RunHeld
 from ..manager.controller import ControllerError
 from ..platforms.errors import ConfigError
-from . import commands
+from . import commands, status
 from .install_tidy import TidyRefused
 
 REFUSALS = (ConfigError, LedgerError, ControllerError, commands.UsageError, RunHeld, TidyRefused)
@@ -78,6 +78,8 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("jobs", nargs="+", metavar="JOB")
     k.add_argument("--run")
     k.add_argument("--json", action="store_true")
+
+    status.add_parser(sub)
 
     w = sub.add_parser("wait", help="wait until jobs are final; exit 0 iff all succeeded")
     w.add_argument("jobs", nargs="+", metavar="JOB")

@@ -3,7 +3,8 @@
 JOB may be:
   * a reference ``RUN/ID`` — always means that job when it exists;
   * a bare id ``ID`` — the job with that id (in ``run`` when one is given);
-  * a job name — the latest submission of that name (in ``run`` when given).
+  * a job name — the latest submission of that name (in ``run`` when given);
+  * a job file's path — the latest submission of that file (``jobfile.py``).
 A bare number that is both an id and a job name, or a name found in several
 runs, is ambiguous: the error lists the references to use instead.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Dict, Optional
 
 from .errors import AmbiguousJob, JobNotFound
+from .jobfile import resolve_jobfile
 from .records import JobRecord
 
 if TYPE_CHECKING:
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
 def resolve_job(ledger: Ledger, arg: str, run: Optional[str] = None) -> JobRecord:
     if not arg:
         raise JobNotFound("empty JOB argument")
+    by_file = resolve_jobfile(ledger, arg, run)
+    if by_file is not None:
+        return by_file
     head, sep, tail = arg.rpartition("/")
     if sep and head and tail.isdigit() and (run is None or run == head):
         found = ledger.find(run=head, ids=[int(tail)])

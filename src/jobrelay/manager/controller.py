@@ -49,6 +49,7 @@ class SubmitItem:
     env: dict[str, str] = field(default_factory=dict)
     source: str = ""
     output: str | None = None  # the job's stdout+stderr on the host (submit -o), absolute
+    ecflow_task: str | None = None  # the ecFlow task its job file names (JSON, cli/ecflow.py)
 
 
 def output_env(item: SubmitItem) -> dict[str, str]:
@@ -69,6 +70,8 @@ class Controller:
         self._callers: dict[str, HostCaller] = {}
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
         self.stamps = StatusStamps()
+        #: called with each job's look of a poll or kill (the status command shows it)
+        self.observe: Callable[[int, Look], None] | None = None
 
     # -- plumbing ---------------------------------------------------------
     def platform(self, name: str) -> Platform:
@@ -179,6 +182,7 @@ class Controller:
                     directives=job_directives.to_wire(),
                     env=output_env(item),
                     output=item.output,
+                    ecflow_task=item.ecflow_task,
                 )
                 for item, job_directives in zip(items, directives, strict=True)
             ]
@@ -306,6 +310,8 @@ class Controller:
                 line = self.stamps.resolve(job.id, line)
             rules = Rules(now, _requeue_signals(job.runner), platform.command_timeout * 2)
             look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
+            if self.observe is not None:
+                self.observe(job.id, look)
             update = judge(job, look, rules)
             if update is not None:
                 updates.append(update)
