@@ -10,6 +10,7 @@ head.h/tail.h includes; nothing here needs python3-ecflow.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -55,7 +56,7 @@ exit 0
 # the three lines of docs/ecflow.md, verbatim
 JOB_LINES = """  edit ECF_JOB_CMD "jobrelay submit -o %ECF_JOBOUT% --platform %SCHOST% %ECF_JOB%"
   edit ECF_KILL_CMD "jobrelay kill %ECF_JOB% > %ECF_JOB%.kill 2>&1"
-  edit ECF_STATUS_CMD "jobrelay status --write-stat %ECF_JOB%"
+  edit ECF_STATUS_CMD "jobrelay status --platform %SCHOST% --write-stat %ECF_JOB%"
 """
 
 
@@ -118,6 +119,7 @@ class Ecflow:
             f"suite {name}\n"
             f'  edit ECF_HOME "{self.home}"\n'
             f'  edit ECF_INCLUDE "{self.home / "include"}"\n'
+            "  edit ECF_TRIES 1\n"  # an aborted task stays aborted (no automatic retry)
             f"{JOB_LINES}{edits}{body}endsuite\n"
         )
         def_file = self.home / f"{name}.def"
@@ -187,9 +189,17 @@ class Ecflow:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port where ecflow_server accepts one (1024-49151: not the kernel's
+    ephemeral range, so an ephemeral bind cannot be used)."""
+    for _ in range(100):
+        port = random.randrange(20000, 49151)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("0.0.0.0", port))  # the server listens on every address
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in 20000-49151")
 
 
 def require_ecflow() -> None:

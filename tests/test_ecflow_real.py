@@ -38,6 +38,12 @@ false
 echo "not reached"
 %include <tail.h>
 """
+IGNORES_TERM = """%include <head.h>
+trap '' 1 2 3 15
+echo "ignoring TERM: only KILL ends this job, and no trap runs"
+sleep 600
+%include <tail.h>
+"""
 TASKS = [f"t{n:02d}" for n in range(1, 21)]
 
 
@@ -82,7 +88,8 @@ def suites(ecf: Ecflow, infra: Infra) -> Ecflow:
         ecf.load(
             f"kill_{platform}", "  task sleeper\n", {"sleeper": SLEEPER}, SCHOST=platform, **outs
         )
-    for suite, script in (("fails", FAILS), ("stat", SLEEPER), ("sigkill", SLEEPER)):
+    loose = (("fails", FAILS), ("stat", SLEEPER), ("sigkill", SLEEPER), ("stubborn", IGNORES_TERM))
+    for suite, script in loose:
         ecf.load(suite, "  task t\n", {"t": script}, SCHOST="localhost")
     return ecf
 
@@ -143,7 +150,10 @@ def test_suite_of_20_tasks_completes(suites: Ecflow, infra: Infra, platform: str
         path = f"/{suite}/f/{task}"
         # the job's output is where ecFlow looks for it, written on the job host
         assert f"hello from {path} try 1" in (out_root / f"{path[1:]}.1").read_text()
-        sidecar = json.loads(Path(f"{ecf.job_file(path)}.jid").read_text())
+        # written once the submit returns, which may be after a quick job ended
+        jid = Path(f"{ecf.job_file(path)}.jid")
+        assert wait_until(jid.exists), jid
+        sidecar = json.loads(jid.read_text())
         assert sidecar["platform"] == platform
     done = ecf.jobrelay("status", str(ecf.job_file(f"/{suite}/f/t07")))
     assert done.returncode == 1, done.stderr  # ended
@@ -215,5 +225,16 @@ def test_job_sigkilled_outside_ecflow_is_aborted_after_one_status(suites: Ecflow
     again = ecf.jobrelay("status", job_file)
     assert again.returncode == 1
     assert "told ecFlow" not in again.stdout  # once only
+    log = next(ecf.home.glob("*.ecf.log")).read_text()
+    assert log.count(f"chd:abort {task}") == 1, log
+
+
+def test_kill_that_ends_a_job_by_sigkill_tells_ecflow(suites: Ecflow) -> None:
+    ecf, task = suites, "/stubborn/t"
+    assert ecf.wait_state(task, "active", "aborted", "complete") == "active"
+    ecf.client(f"--kill={task}")  # TERM is ignored; KILL after kill_grace: no trap runs
+    assert ecf.wait_state(task, "aborted", "complete") == "aborted"
+    kill_out = Path(f"{ecf.job_file(task)}.kill")
+    assert wait_until(lambda: "told ecFlow" in kill_out.read_text()), kill_out.read_text()
     log = next(ecf.home.glob("*.ecf.log")).read_text()
     assert log.count(f"chd:abort {task}") == 1, log
