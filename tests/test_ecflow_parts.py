@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from cli_harness import local_cli
+from conftest import Infra, require
+from ssh_harness import SshCli, ssh_platform, unique_root
 
 from jobrelay.cli.ecflow import EcflowTask, task_of
 
@@ -93,3 +95,27 @@ def test_sidecar_of_another_ledger_says_where_the_job_is(tmp_path: Path) -> None
     found = other.run("status", str(script), check=False)
     assert found.returncode == 4
     assert str(tmp_path / "a" / "home" / "ledger.sqlite") in found.stderr
+
+
+def test_status_of_a_job_whose_host_cannot_be_reached_exits_3(tmp_path: Path, infra: Infra) -> None:
+    require(infra, "ssh")
+    root = unique_root()
+    toml = ssh_platform("one", ["host1"], "t1", infra, f"~/{root}")
+    cli = SshCli(tmp_path, infra, toml, root)
+    try:
+        script = tmp_path / "long.job1"
+        script.write_text("sleep 120\n")
+        (job,) = cli.json("submit", "--platform", "one", str(script))
+        assert cli.run("status", str(script)).returncode == 0
+        # the same host name, now leading nowhere (TEST-NET-1: never routed)
+        cut = ssh_platform("one", ["host1"], "t1", infra, f"~/{root}", command_timeout=5).replace(
+            '"-oConnectTimeout=5"', '"-oConnectTimeout=2", "-oHostName=192.0.2.1"'
+        )
+        cli.config.write_text(cut, encoding="utf-8")
+        away = cli.run("status", str(script), check=False)
+        assert away.returncode == 3, away.stdout + away.stderr
+        assert "unreachable" in away.stdout
+        cli.config.write_text(toml, encoding="utf-8")
+        cli.run("kill", job["job"])
+    finally:
+        cli.cleanup()
