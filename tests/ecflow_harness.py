@@ -153,7 +153,7 @@ class Ecflow:
         bin_dir = self.home / "bin"
         bin_dir.mkdir(exist_ok=True)
         shim = bin_dir / "jobrelay"
-        shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m jobrelay.cli.main "$@"\n')
+        shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m jobrelay "$@"\n')
         shim.chmod(0o755)
         env = {**self.env(), **self.server_env(), "ECF_HOME": str(self.home)}
         log = open(self.home / "server.out", "wb")  # noqa: SIM115 (the server's whole life)

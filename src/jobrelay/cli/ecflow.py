@@ -23,9 +23,9 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from ..host_dataclasses import asdict, dataclass, replace
 from ..ledger.records import EventKind, EventNote, JobRecord, JobUpdate
 from ..ledger.store import Ledger
 from ..manager.controller import SubmitItem

@@ -12,12 +12,12 @@ Precedence, lowest first: the platform's directives, ``-d``/``--raw``, a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..host_dataclasses import replace
 from ..manager.controller import SubmitItem
 from ..manager.job_directives import refusal_text, unique, with_platform
 from ..platforms.model import Platform
@@ -63,7 +63,7 @@ def with_output(items: list[SubmitItem], output: str, problems: list[str]) -> li
         problems.append(f"-o/--output is for one job, not {len(items)}")
     if not output.startswith("/"):
         problems.append(f"-o/--output {output!r}: must be an absolute path (on the job host)")
-    return [dataclasses.replace(item, output=output) for item in items]
+    return [replace(item, output=output) for item in items]
 
 
 def option_directives(pairs: list[str], raw: list[str], problems: list[str]) -> Directives:

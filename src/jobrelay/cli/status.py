@@ -21,9 +21,9 @@ import asyncio
 import json
 import os
 import sys
-from dataclasses import dataclass
 from typing import Any
 
+from ..host_dataclasses import dataclass
 from ..ledger.errors import JobNotFound
 from ..ledger.records import EventKind, JobRecord
 from ..manager.controller import Controller

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, List, Optional
 
+from ..host_dataclasses import asdict, dataclass
 from .errors import JobNotFound
 from .records import JobRecord
 
