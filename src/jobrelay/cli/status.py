@@ -21,13 +21,14 @@ import asyncio
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from ..host_dataclasses import dataclass
 from ..ledger.errors import JobNotFound
 from ..ledger.records import EventKind, JobRecord
 from ..manager.controller import Controller
 from ..manager.judge import Look
+from ..manager.local_poll import poll_here, polls_here
 from ..states import JobState
 from . import render
 from .ecflow import Told, tell_if_needed
@@ -97,17 +98,13 @@ async def cmd_status(controller: Controller, args: argparse.Namespace) -> int:
 
 async def status_of(controller: Controller, job: JobRecord) -> Report:
     looks: dict[int, Look] = {}
-    controller.observe = lambda job_id, look: looks.__setitem__(job_id, look)
-    try:
-        (polled,) = await controller.poll([job])
-        if not polled.state.is_final and polled.forgot_count > job.forgot_count:
-            # the runner no longer knows the job and its file records no end:
-            # the second look the lost rule asks for (manager/reconcile.py),
-            # so one status call settles a job killed behind everyone's back
-            await asyncio.sleep(SECOND_LOOK_PAUSE)
-            await controller.poll([polled])
-    finally:
-        controller.observe = None
+    polled = await poll_once(controller, job, looks.__setitem__)
+    if not polled.state.is_final and polled.forgot_count > job.forgot_count:
+        # the runner no longer knows the job and its file records no end:
+        # the second look the lost rule asks for (manager/reconcile.py),
+        # so one status call settles a job killed behind everyone's back
+        await asyncio.sleep(SECOND_LOOK_PAUSE)
+        await poll_once(controller, polled, looks.__setitem__)
     job = controller.ledger.get(job.id)
     told = tell_if_needed(controller.ledger, job)
     platform = controller.platforms.get(job.platform)
@@ -131,6 +128,21 @@ async def status_of(controller: Controller, job: JobRecord) -> Report:
         messages=messages,
         told=told,
     )
+
+
+async def poll_once(
+    controller: Controller, job: JobRecord, observe: Callable[[int, Look], None]
+) -> JobRecord:
+    """One poll of ``job``: in this process for a local platform, else through
+    the controller; ``observe`` sees what came back."""
+    platform = controller.platforms.get(job.platform)
+    if platform is not None and polls_here(platform):
+        return poll_here(controller.ledger, platform, [job], observe)[0]
+    controller.observe = observe
+    try:
+        return (await controller.poll([job]))[0]
+    finally:
+        controller.observe = None
 
 
 def runner_view(report: Report) -> str:
