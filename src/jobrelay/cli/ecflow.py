@@ -18,6 +18,7 @@ gave at ``--init``), so the abort is not taken for a zombie.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -39,6 +40,7 @@ _ASSIGNMENT = re.compile(
 CLIENT = "ecflow_client"
 CLIENT_TIMEOUT = 30.0  # seconds per ecflow_client call; it would otherwise retry for hours
 WAITING_STATES = ("submitted", "active")
+LOCK_FILE = "ecflow-tell.lock"  # beside the ledger
 
 
 @dataclass(frozen=True)
@@ -120,10 +122,20 @@ def tell_if_needed(ledger: Ledger, job: JobRecord) -> Told | None:
     """
     if job.ecflow_task is None or job.ecflow_told or not job.state.is_final:
         return None
-    told = tell(EcflowTask.from_json(job.ecflow_task), abort_reason(job))
-    if told.done:
-        note = EventNote(EventKind.NOTE, f"ecFlow: {told.detail}")
-        ledger.apply([JobUpdate(job.id, ecflow_told=True, notes=(note,))])
+    # a status and a kill of one job may run at once: one of them tells
+    with open(os.path.join(os.path.dirname(ledger.path), LOCK_FILE), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        job = ledger.get(job.id)
+        if job.ecflow_told or job.ecflow_task is None:
+            return None
+        try:
+            task = EcflowTask.from_json(job.ecflow_task)
+        except (ValueError, TypeError) as exc:
+            return Told(False, f"the ledger's ecflow_task of job {job.ref} is unreadable: {exc}")
+        told = tell(task, abort_reason(job))
+        if told.done:
+            note = EventNote(EventKind.NOTE, f"ecFlow: {told.detail}")
+            ledger.apply([JobUpdate(job.id, ecflow_told=True, notes=(note,))])
     return told
 
 
