@@ -91,6 +91,8 @@ def suites(ecf: Ecflow, infra: Infra) -> Ecflow:
     loose = (("fails", FAILS), ("stat", SLEEPER), ("sigkill", SLEEPER), ("stubborn", IGNORES_TERM))
     for suite, script in loose:
         ecf.load(suite, "  task t\n", {"t": script}, SCHOST="localhost")
+    if "hpc" in platforms:
+        ecf.load("pending", "  task t\n", {"t": SLEEPER}, SCHOST="held", **out_dir(ecf, "hpc"))
     return ecf
 
 
@@ -103,6 +105,11 @@ def platforms(tmp: Path, infra: Infra, remote: str) -> str:
             f"ssh_command = {json.dumps(['ssh', '-F', infra.ssh_config])}\n"
             f'run_root = "~/{remote}/run"\n'
         )
+        # the same with every job held in the queue: for a job cancelled while pending
+        text += text[text.index("\n[platforms.hpc]") :].replace(
+            "[platforms.hpc]", "[platforms.held]"
+        )
+        text += 'directives = { raw = ["#SBATCH --hold"] }\n'
     return text
 
 
@@ -238,3 +245,19 @@ def test_kill_that_ends_a_job_by_sigkill_tells_ecflow(suites: Ecflow) -> None:
     assert wait_until(lambda: "told ecFlow" in kill_out.read_text()), kill_out.read_text()
     log = next(ecf.home.glob("*.ecf.log")).read_text()
     assert log.count(f"chd:abort {task}") == 1, log
+
+
+def test_job_cancelled_while_pending_is_aborted(suites: Ecflow, infra: Infra) -> None:
+    needs(infra, "hpc")
+    ecf, task = suites, "/pending/t"
+    job_file = str(ecf.job_file(task))
+    # held in Slurm's queue: ecFlow sees it submitted, the job never starts
+    assert wait_until(lambda: Path(f"{job_file}.jid").exists())
+    assert ecf.state(task) == "submitted"
+    alive = ecf.jobrelay("status", job_file)
+    assert alive.returncode == 0, alive.stdout + alive.stderr
+    assert "state        submitted" in alive.stdout
+    ecf.client(f"--kill={task}")  # scancel: the job's own head.h never runs
+    assert ecf.wait_state(task, "aborted", "complete") == "aborted"
+    kill_out = Path(f"{job_file}.kill")  # the kill's own words, once it has finished
+    assert wait_until(lambda: "told ecFlow" in kill_out.read_text()), kill_out.read_text()
