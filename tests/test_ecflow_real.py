@@ -165,6 +165,8 @@ def test_suite_of_20_tasks_completes(suites: Ecflow, infra: Infra, platform: str
     done = ecf.jobrelay("status", str(ecf.job_file(f"/{suite}/f/t07")))
     assert done.returncode == 1, done.stderr  # ended
     assert "succeeded" in done.stdout
+    logs = ecf.jobrelay("logs", str(ecf.job_file(f"/{suite}/f/t07")))  # the -o file, fetched
+    assert f"hello from /{suite}/f/t07 try 1" in logs.stdout, logs.stderr
 
 
 def test_aborting_task_ends_aborted(suites: Ecflow) -> None:
