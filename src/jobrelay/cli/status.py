@@ -32,27 +32,14 @@ from ..manager.local_poll import poll_here, polls_here
 from ..states import JobState
 from . import render
 from .ecflow import Told, tell_if_needed
-from .job_input import UsageError
+from .exits import UsageError, say
+from .job_verbs import with_controller
+from .targets import resolve
 
 EXIT_ALIVE, EXIT_ENDED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 STAT_SUFFIX = ".stat"
 LAST_MESSAGES = 5
 SECOND_LOOK_PAUSE = 1.0  # seconds: lets a late status file line or runner entry show
-
-
-def add_parser(sub: Any) -> None:
-    """The ``status`` sub-command's arguments (registered by cli/main.py)."""
-    st = sub.add_parser(
-        "status",
-        help="poll one job and report on it (exit 0 alive, 1 ended, 3 unreachable, 4 unknown)",
-    )
-    st.add_argument("job", metavar="JOB", help="reference, name, or the job file's path")
-    st.add_argument("--run")
-    st.add_argument("--platform", help="refuse a job of another platform (troika's form)")
-    st.add_argument(
-        "--write-stat", action="store_true", help="also write the report to <jobfile>.stat"
-    )
-    st.add_argument("--json", action="store_true")
 
 
 @dataclass(frozen=True)
@@ -77,13 +64,17 @@ class Report:
         return EXIT_UNREACHABLE if self.unreachable else EXIT_ALIVE
 
 
-async def cmd_status(controller: Controller, args: argparse.Namespace) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
     if not args.job.strip():
         raise UsageError("status: JOB is empty (give a reference, a name or a job file)")
+    return with_controller(args, status)
+
+
+async def status(controller: Controller, args: argparse.Namespace) -> int:
     try:
-        job = controller.ledger.resolve(args.job, args.run)
+        job = resolve(controller.ledger, args.job, args.run)
     except JobNotFound as exc:
-        print(f"jobrelay: {exc}", file=sys.stderr)
+        say(str(exc))
         return EXIT_UNKNOWN
     if args.platform and args.platform != job.platform:
         raise UsageError(f"job {job.ref} runs on platform {job.platform!r}, not {args.platform!r}")
@@ -232,4 +223,4 @@ def write_stat(path: str, text: str) -> None:
             out.write(text)
         os.replace(tmp, path)
     except OSError as exc:
-        print(f"jobrelay: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        say(f"cannot write {path}: {exc.strerror or exc}")
