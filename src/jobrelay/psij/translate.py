@@ -54,7 +54,9 @@ def translate(job: Job) -> Submission:
     run = str(custom.pop("run", DEFAULT_RUN))
     directives.update(custom)  # the schema checks them at submit, naming the job
     env = {k: str(v) for k, v in (spec.environment or {}).items()}
-    name = spec.name or Path(spec.executable).name or "psij"
+    name = spec.name or spec.executable
+    if name == spec.executable:  # PSI/J's default name: the executable's path
+        name = Path(name).name or "psij"
     return Submission(name, run, script_text(spec), directives, env)
 
 
