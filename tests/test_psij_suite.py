@@ -130,7 +130,7 @@ def test_psij_suite_passes_on_localhost_and_slurm(tmp_path: Path, infra: Infra) 
     outcomes = _outcomes(report)
     failed = {k: m for k, (o, m) in outcomes.items() if o == "failed"}
     assert not failed, f"PSI/J tests failed: {failed}\n{tail}"
-    for test, reason in NOT_APPLICABLE.items():
+    for test in NOT_APPLICABLE:
         for platform in PLATFORMS:
             assert outcomes.get(f"{test}[jobrelay:single:{platform}]", ("", ""))[0] == "skipped"
     skipped = {k: m for k, (o, m) in outcomes.items() if o == "skipped"}
