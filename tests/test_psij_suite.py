@@ -70,6 +70,15 @@ def _config(tmp: Path, infra: Infra) -> Path:
     return config
 
 
+def _node_memory_mb(infra: Infra) -> int:
+    env = {**os.environ, "SLURM_CONF": str(infra.data["slurm"]["conf"])}
+    done = subprocess.run(
+        ["sinfo", "-h", "-N", "-o", "%m"], env=env, capture_output=True, text=True, check=False
+    )
+    sizes = [int(w) for w in done.stdout.split() if w.isdigit()]
+    return min(sizes, default=0)
+
+
 def _outcomes(report: Path) -> dict[str, tuple[str, str]]:
     """junit XML -> {'file.py::test[params]': (passed|failed|skipped, message)}."""
     found = {}
@@ -94,6 +103,11 @@ def test_psij_suite_passes_on_localhost_and_slurm(tmp_path: Path, infra: Infra) 
     )
     require_that(PEERS.is_dir(), f"PSI/J's suite is not at {PEERS}")
     require(infra, "slurm")
+    require_that(
+        _node_memory_mb(infra) >= 100,
+        "the Slurm node declares no memory (RealMemory): test_memory's --mem=100M cannot be"
+        " satisfied; run tests/infra/up.sh from this tree",
+    )
     home = tmp_path / "home"
     cwd = tmp_path / "cwd"  # PSI/J's conftest writes tests/results below it
     home.mkdir()
