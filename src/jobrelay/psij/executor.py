@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
 from psij import (
     InvalidJobException,
@@ -29,27 +27,12 @@ from jobrelay.ledger.errors import LedgerError
 from jobrelay.ledger.records import JobRecord
 from jobrelay.manager.controller import ControllerError, SubmitItem
 from jobrelay.psij import backend
+from jobrelay.psij.config import JobrelayExecutorConfig
 from jobrelay.psij.status import psij_status
 from jobrelay.psij.translate import translate
 from jobrelay.stream import Background, StateChange, Subscription
 
 DEFAULT_PLATFORM = "localhost"
-
-
-class JobrelayExecutorConfig(JobExecutorConfig):
-    """Where jobrelay's config and ledger are, and how often the stream may look."""
-
-    def __init__(
-        self,
-        config: Path | str | None = None,
-        home: Path | str | None = None,
-        max_delay: float = 2.0,
-        **psij_options: Any,
-    ) -> None:
-        super().__init__(**psij_options)
-        self.jobrelay_config = config  # None: $JOBRELAY_CONFIG, else the user config dir
-        self.jobrelay_home = home  # None: $JOBRELAY_HOME, else the user data dir
-        self.max_delay = max_delay  # seconds between looks while nothing changes
 
 
 class JobrelayJobExecutor(JobExecutor):
