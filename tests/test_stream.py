@@ -157,3 +157,34 @@ def test_the_synchronous_facade_follows_a_kill(tmp_path: Path) -> None:
         assert jr.get(job.ref).state is JobState.KILLED
     with pytest.raises(RuntimeError, match="closed"):
         jr.find(run="s")
+
+
+def test_jobs_followed_one_by_one_cost_a_few_ledger_reads_per_look(tmp_path: Path) -> None:
+    reads: list[int] = []
+
+    async def scenario() -> tuple[list[list[StateChange]], int]:
+        async with Session.open(_config(tmp_path), tmp_path / "home") as jr, Hub(jr) as hub:
+            items = [_script(tmp_path, f"j{n}", "sleep 2\n") for n in range(30)]
+            jobs = await jr.controller.submit(items, "localhost", run="many")
+            real_find = jr.ledger.find
+
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                reads.append(1)
+                return real_find(*args, **kwargs)
+
+            jr.ledger.find = counted  # type: ignore[method-assign]
+            subs = [hub.changes(jobs=[job], replay=True) for job in jobs]
+
+            async def drain(sub: Any) -> list[StateChange]:
+                return [change async for change in sub]
+
+            seen = await asyncio.gather(*(drain(s) for s in subs))
+            return seen, hub.looks
+
+    seen, looks = asyncio.run(scenario())
+    assert all(changes and changes[-1].new is JobState.SUCCEEDED for changes in seen)
+    assert all({c.job.name for c in changes} == {f"j{n}"} for n, changes in enumerate(seen))
+    # per look: the watched jobs (x2: before the poll, before the events), the events' jobs;
+    # the controller's own reads come on top: never one read per subscription
+    assert looks >= 3  # the jobs ran while the hub looked
+    assert len(reads) <= looks * 8 + 30

@@ -167,9 +167,7 @@ class Hub:
         try:
             while self._subs:
                 self._wake.clear()
-                watched: dict[int, JobRecord] = {}
-                for sub in self._subs:
-                    watched.update((j.id, j) for j in sub.watch.find(self.session))
+                watched = {j.id: j for jobs in self._watched().values() for j in jobs}
                 pending = [j for j in watched.values() if not j.state.is_final]
                 if pending:
                     await self.session.controller.poll(pending)
@@ -192,14 +190,25 @@ class Hub:
         self.looks += 1
         # the jobs first, then the events: a job read final here has its
         # final event committed already, so no subscription ends before it
-        finals = {sub: _all_final(sub.watch.find(self.session)) for sub in self._subs}
+        finals = {sub: _all_final(jobs) for sub, jobs in self._watched().items()}
         events = ledger.events_after(self._mark, _STATE)
         if events:
             self._mark = events[-1].id
             jobs = {j.id: j for j in ledger.find(ids={e.job_id for e in events})}
+            by_id: dict[int, list[Subscription]] = {}
+            by_run: dict[str | None, list[Subscription]] = {}
+            for sub in self._subs:
+                for job_id in sub.watch.ids or ():
+                    by_id.setdefault(job_id, []).append(sub)
+                if sub.watch.ids is None:
+                    by_run.setdefault(sub.watch.run, []).append(sub)
             for event in events:
                 change = parse_state_event(event, jobs[event.job_id])
-                for sub in self._subs:
+                for sub in (
+                    *by_id.get(change.job.id, ()),
+                    *by_run.get(change.job.run, ()),
+                    *by_run.get(None, ()),
+                ):
                     if _watches(sub.watch, change.job):
                         sub._put(change)
         for sub, done in finals.items():
@@ -207,6 +216,26 @@ class Hub:
                 self._drop(sub)
                 sub._end()
         return bool(events)
+
+    def _watched(self) -> dict[Subscription, list[JobRecord]]:
+        """Each subscription's jobs as the ledger holds them now: one query for
+        every subscription by ids, one per run followed (a thousand jobs
+        followed one by one are one query, not a thousand)."""
+        ledger = self.session.ledger
+        ids = {i for sub in self._subs for i in sub.watch.ids or ()}
+        by_id = {j.id: j for j in ledger.find(ids=ids)} if ids else {}
+        runs: dict[str | None, list[JobRecord]] = {}
+        found: dict[Subscription, list[JobRecord]] = {}
+        for sub in self._subs:
+            watch = sub.watch
+            if watch.ids is None:
+                if watch.run not in runs:
+                    runs[watch.run] = ledger.find(run=watch.run)
+                found[sub] = runs[watch.run]
+            else:
+                mine = (by_id[i] for i in sorted(watch.ids) if i in by_id)
+                found[sub] = [j for j in mine if _watches(watch, j)]
+        return found
 
     def _replay(self, sub: Subscription) -> None:
         """The watched jobs' changes up to the hub's mark, oldest first."""
