@@ -284,6 +284,12 @@ class Ledger:
         (last,) = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
         return int(last)
 
+    def latest(self) -> Optional[JobRecord]:
+        """The job created last, if any (one indexed row, whatever the ledger's size)."""
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT 1"  # noqa: S608
+        row = self._conn.execute(sql).fetchone()
+        return job_from_row(row) if row else None
+
     def runs(self) -> List[RunSummary]:
         """Every run in the ledger, oldest first, with a count of jobs per state."""
         with self._read() as db:
