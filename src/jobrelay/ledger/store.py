@@ -232,11 +232,13 @@ class Ledger:
         states: Optional[Iterable[JobState]] = None,
         name: Optional[str] = None,
         refs: Optional[Iterable[str]] = None,
+        script_path: Optional[str] = None,
     ) -> List[JobRecord]:
         """Jobs matching every filter given, oldest first. Unknown refs match nothing."""
         if refs is not None:
             wanted = {_split_ref(r) for r in refs}
-            found = self.find(run, [i for _, i in wanted] if ids is None else ids, states, name)
+            some = [i for _, i in wanted] if ids is None else ids
+            found = self.find(run, some, states, name, script_path=script_path)
             return [j for j in found if (j.run, j.id) in wanted]
         where: List[str] = []
         args: List[Any] = []
@@ -255,6 +257,9 @@ class Ledger:
         if name is not None:
             where.append("name = ?")
             args.append(name)
+        if script_path is not None:
+            where.append("script_path = ?")
+            args.append(script_path)
         sql = f"SELECT {JOB_COLUMNS} FROM jobs"  # noqa: S608 (fixed column names; values bound)
         if where:
             sql += " WHERE " + " AND ".join(where)
