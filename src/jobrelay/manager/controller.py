@@ -59,6 +59,13 @@ class SubmitItem:
     directives: Directives | Mapping[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    output: str | None = None  # the job's stdout+stderr on the host (submit -o), absolute
+    ecflow_task: str | None = None  # the ecFlow task its job file names (JSON, cli/ecflow.py)
+
+
+def output_env(item: SubmitItem) -> dict[str, str]:
+    """The job's environment: the wrapper sends its output to $JOBRELAY_OUTPUT when set."""
+    return {**item.env, "JOBRELAY_OUTPUT": item.output} if item.output else item.env
 
 
 class ControllerError(Exception):
@@ -75,6 +82,8 @@ class Controller:
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
         self.stamps = StatusStamps()
         self.budgets: dict[str, RunnerBudget] = {}  # endpoint -> its runner query budget
+        #: called with each job's look of a poll or kill (the status command shows it)
+        self.observe: Callable[[int, Look], None] | None = None
 
     # -- plumbing ---------------------------------------------------------
     def platform(self, name: str) -> Platform:
@@ -170,6 +179,12 @@ class Controller:
             raise ControllerError(refusal_text(problems))
         scripts = []
         for item in items:
+            if item.output is not None and not (
+                item.output.startswith("/") and "\0" not in item.output
+            ):
+                raise ControllerError(
+                    f"job {item.name!r}: output {item.output!r}: not an absolute path"
+                )
             try:
                 scripts.append(item.script_path.read_text(errors="surrogateescape"))
             except OSError as exc:
@@ -186,7 +201,9 @@ class Controller:
                     runner=platform.runner,
                     script_path=str(item.script_path.resolve()),
                     directives=job_directives.to_wire(),
-                    env=item.env,
+                    env=output_env(item),
+                    output=item.output,
+                    ecflow_task=item.ecflow_task,
                 )
                 for item, job_directives in zip(items, directives, strict=True)
             ]
@@ -323,7 +340,9 @@ class Controller:
             budget.settle(ticket, reply.runner_query, reply.complete)
         if verb == "kill":
             budget.forget(job.runner_id for job in batch if job.runner_id)
-        return record_reply(self.ledger, platform, verb, batch, reply, self.stamps, progress)
+        return record_reply(
+            self.ledger, platform, verb, batch, reply, self.stamps, progress, self.observe
+        )
 
 
 def make_caller(platform: Platform, transport: Transport, home: Path) -> HostCaller:

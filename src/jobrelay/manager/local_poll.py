@@ -10,6 +10,7 @@ through the controller.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
@@ -18,6 +19,7 @@ from ..states import JobState
 from .agent_reply import AgentReply
 from .budget import RunnerBudget, endpoint_of, host_bound, query_rate
 from .in_process import call_in_process
+from .judge import Look
 from .recording import job_request, record_reply
 
 
@@ -27,7 +29,11 @@ def polls_here(platform: Platform) -> bool:
 
 
 def poll_here(
-    ledger: Ledger, platform: Platform, jobs: list[JobRecord], home: Path | None = None
+    ledger: Ledger,
+    platform: Platform,
+    jobs: list[JobRecord],
+    observe: Callable[[int, Look], None] | None = None,
+    home: Path | None = None,
 ) -> list[JobRecord]:
     """One in-process poll of ``jobs`` (all of ``platform``); the jobs as now recorded.
 
@@ -43,7 +49,8 @@ def poll_here(
     requests = [job_request(ledger, j) for j in asked]
     if home is None or query_rate(platform).unlimited:
         reply = call_in_process(platform, host, "poll", requests)
-        return merged(jobs, record_reply(ledger, platform, "poll", asked, reply))
+        fresh = record_reply(ledger, platform, "poll", asked, reply, observe=observe)
+        return [fresh.get(job.id, job) for job in jobs]
     where = f"host:{host}" if host_bound(platform) else f"target:{platform.install_target}"
     budget = RunnerBudget(
         home, endpoint_of(platform, where), platform.runner, query_rate(platform),
@@ -55,8 +62,5 @@ def poll_here(
         reply = call_in_process(platform, host, "poll", requests, grant)
     finally:
         budget.settle(ticket, reply.runner_query, reply.complete)
-    return merged(jobs, record_reply(ledger, platform, "poll", asked, reply))
-
-
-def merged(jobs: list[JobRecord], fresh: dict[int, JobRecord]) -> list[JobRecord]:
+    fresh = record_reply(ledger, platform, "poll", asked, reply, observe=observe)
     return [fresh.get(job.id, job) for job in jobs]

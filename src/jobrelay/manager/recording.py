@@ -41,9 +41,11 @@ def record_reply(
     reply: AgentReply,
     stamps: StatusStamps | None = None,
     progress: Callable[[int], None] | None = None,
+    observe: Callable[[int, Look], None] | None = None,
 ) -> dict[int, JobRecord]:
     """Judge each job of ``batch`` by ``reply`` and record the updates in one
-    transaction; the jobs that changed, as the ledger now holds them."""
+    transaction; the jobs that changed, as the ledger now holds them.
+    ``observe`` is shown each job's look (the status command reports it)."""
     now = datetime.now(UTC)
     updates = []
     by_runner: dict[str, Rules] = {}  # one per runner: its time is formatted once
@@ -57,6 +59,8 @@ def record_reply(
                 now, requeue_signals(job.runner), platform.command_timeout * 2
             )
         look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
+        if observe is not None:
+            observe(job.id, look)
         update = judge(job, look, rules)
         # a poll of thousands of unchanged jobs writes nothing and reads nothing back
         if update is not None and not changes_nothing(job, update):

@@ -15,7 +15,13 @@ from collections.abc import Callable, Sequence
 
 from ..ledger.records import JobRecord
 from .controller import Controller
-from .schedule import PollSchedule
+from .schedule import FIRST_DELAY, GROWTH, PollSchedule
+
+__all__ = ["FIRST_DELAY", "GROWTH", "MAX_DELAY", "wait_final"]
+
+# the one delay ceiling of a loop that polls all its jobs together (stream/hub.py);
+# wait_final's jobs each have their own (schedule.py)
+MAX_DELAY = 5.0
 
 
 async def wait_final(
