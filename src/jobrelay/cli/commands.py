@@ -87,12 +87,17 @@ async def cmd_list(controller: Controller, args: argparse.Namespace) -> int:
 async def cmd_kill(controller: Controller, args: argparse.Namespace) -> int:
     jobs = resolve(controller, args)
     bar = Progress("kill", len(jobs))
-    done = await controller.kill(jobs, bar.advance)
+    await controller.kill(jobs, bar.advance)
     bar.close()
     jobs = [controller.ledger.get(j.id) for j in jobs]
-    show(jobs, args.json)
-    killed = {j.id for j in done if j.state.is_final}
-    return 0 if all(j.id in killed or j.state.is_final for j in jobs) else 1
+    sys.stdout.write(render.kill_lines(jobs, controller.kill_details, args.json))
+    sys.stdout.flush()
+    unverified = [j for j in jobs if render.kill_result(j, None)[0] == render.NOT_VERIFIED]
+    # every non-zero exit names its jobs, with the reason when there is one
+    for job in unverified:
+        why = job.error or f"kill not verified: the job is still {job.state.value}"
+        sys.stderr.write(f"jobrelay: job {job.ref} ({render.printable(job.name)}): {why}\n")
+    return 1 if unverified else 0
 
 
 async def cmd_wait(controller: Controller, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..ledger.records import JobRecord
+from ..states import JobState
 
 COLUMNS = ("JOB", "STATE", "PLATFORM", "HOST", "RUNNER_ID", "EXIT", "NAME")
 
@@ -71,3 +72,32 @@ def errors(jobs: Iterable[JobRecord]) -> str:
         for j in jobs
         if j.error
     )
+
+
+KILLED, FINISHED, NOT_VERIFIED = "killed", "already finished", "not verified"
+
+
+def kill_result(job: JobRecord, detail: str | None) -> tuple[str, str]:
+    """A kill's result for ``job`` (killed, already finished, not verified) and how,
+    from the ledger after the kill and the engine's word (``detail``)."""
+    if job.state.is_final and (not detail or detail.startswith(FINISHED)):
+        how = f"exit signal {job.exit_signal}" if job.exit_signal else f"exit {job.exit_code}"
+        ended = f", ended {job.exit_time}" if job.exit_time else ""
+        return FINISHED, f"{FINISHED}: {job.state.value} ({how}){ended}"
+    if job.state is JobState.KILLED:
+        return KILLED, detail or KILLED
+    return NOT_VERIFIED, job.error or f"the job is still {job.state.value}"
+
+
+def kill_lines(jobs: Iterable[JobRecord], details: dict[int, str], as_json: bool) -> str:
+    """``kill``'s report: per job its record with ``kill`` and ``kill_detail`` (JSON),
+    or one line per job."""
+    out = []
+    for job in jobs:
+        word, how = kill_result(job, details.get(job.id))
+        if as_json:
+            data = {**job_json(job), "kill": word, "kill_detail": how}
+            out.append(json.dumps(data, ensure_ascii=False) + "\n")
+        else:
+            out.append(f"{job.ref} ({printable(job.name)}): {word}: {printable(how)}\n")
+    return "".join(out)

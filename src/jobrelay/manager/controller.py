@@ -50,6 +50,10 @@ class SubmitItem:
     source: str = ""
 
 
+#: times a stale update is judged again (each retry follows another command's write)
+STALE_RETRIES = 5
+
+
 class ControllerError(Exception):
     """A request the controller refuses as a whole (unknown platform, unreadable script)."""
 
@@ -63,6 +67,8 @@ class Controller:
         self._callers: dict[str, HostCaller] = {}
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
         self.stamps = StatusStamps()
+        #: job id -> what its last kill found (the engine's word: how it was verified)
+        self.kill_details: dict[int, str] = {}
 
     # -- plumbing ---------------------------------------------------------
     def platform(self, name: str) -> Platform:
@@ -286,21 +292,39 @@ class Controller:
             requests = [self.stamps.request(j.id, r) for j, r in zip(batch, requests, strict=True)]
         reply = await self._call(platform, hosts, verb, requests)
         now = datetime.now(UTC)
-        updates = []
+        looks: dict[int, tuple[Look, Rules]] = {}
         for job in batch:
             line = reply.replies.get(job.ref)
             if line is not None:
                 line = self.stamps.resolve(job.id, line)
+                if verb == "kill" and line.kill_detail:
+                    self.kill_details[job.id] = line.kill_detail
             rules = Rules(now, _requeue_signals(job.runner), platform.command_timeout * 2)
             look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
-            update = judge(job, look, rules)
-            if update is not None:
-                updates.append(update)
-        fresh = self.ledger.apply(updates).jobs if updates else {}
+            looks[job.id] = (look, rules)
+        fresh = self._record(batch, looks)
         self.stamps.forget([i for i, job in fresh.items() if job.state.is_final])
         if progress:
             progress(len(batch))
-        return dict(fresh)
+        return fresh
+
+    def _record(
+        self, jobs: list[JobRecord], looks: dict[int, tuple[Look, Rules]]
+    ) -> dict[int, JobRecord]:
+        """Judge each job's look and record it. An update judged against a state
+        another command changed meanwhile (a poll during a kill) is stale: it is
+        judged again against the job as the ledger now holds it, not dropped."""
+        fresh: dict[int, JobRecord] = {}
+        for _ in range(STALE_RETRIES):
+            updates = [u for j in jobs if (u := judge(j, *looks[j.id])) is not None]
+            if not updates:
+                break
+            report = self.ledger.apply(updates)
+            fresh.update(report.jobs)
+            jobs = [report.jobs[i] for i in report.stale]
+            if not jobs:
+                break
+        return fresh
 
 
 def make_caller(platform: Platform, transport: Transport, home: Path) -> HostCaller:
