@@ -83,8 +83,8 @@ class Request:
 def parse_request(text: str) -> Request:
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise ProtocolError(f"request is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
+        raise ProtocolError(f"request is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProtocolError("request is not a JSON object")
     if data.get("v") != PROTOCOL_VERSION:
@@ -233,7 +233,7 @@ def decode_reply_line(line: str) -> Union[JobReply, EndLine]:
     """One reply line, typed; ProtocolError for anything that is not one."""
     try:
         data = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep
         raise ProtocolError(f"agent reply line is not JSON: {line[:200]!r}") from None
     if not isinstance(data, dict) or data.get("v") != PROTOCOL_VERSION:
         raise ProtocolError(f"agent reply line has wrong protocol version: {line[:200]!r}")

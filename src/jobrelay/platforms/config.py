@@ -69,6 +69,8 @@ def load_config(path: Path | str) -> dict[str, Platform]:
         raise ConfigError(path, None, None, f"cannot read: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, None, f"not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:  # tomllib reads UTF-8 only, and says so this way
+        raise ConfigError(path, None, None, f"not UTF-8 text: {exc}") from exc
     return parse_document(document, path)
 
 
