@@ -8,10 +8,12 @@ markers alone:
 
 - run twice: more than one ``start`` line;
 - lost: jobrelay's final state is ``lost``, or the job never reached a final
-  state, or jobrelay says it was never submitted while its marker shows a run;
+  state;
 - misreported: the reported end differs from the marker's (succeeded with
-  anything but ``end 0``, failed with another code or signal, killed while
-  the marker shows the job ended on its own).
+  anything but ``end 0``, failed with another code or signal, killed when
+  nobody killed it, never submitted while its marker shows a run). A job jobrelay killed may still write ``end 0``: its
+  ``sleep 3600`` ended by the kill's TERM and its shell, on rare occasions
+  (seen with Slurm), ran on to its last line; that is the kill's doing.
 """
 
 from __future__ import annotations
@@ -110,8 +112,8 @@ def misreported(job: SoakJob, marker: Marker, report: Dict[str, Any]) -> Optiona
         return f"succeeded, marker says {marker.end!r}"
     if state == "failed" and (marker.end in (None, "0") or end != marker.end):
         return f"failed with {end}, marker says {marker.end!r}"
-    if state == "killed" and marker.end is not None:
-        return f"killed, but the job ended on its own ({marker.end!r})"
+    if state == "killed" and job.kind is not Kind.KILLED:
+        return f"killed, but nobody killed it (marker says {marker.end!r})"
     if state == "submit-failed" and marker.starts:
         return "submit-failed, but the job ran"
     return None
