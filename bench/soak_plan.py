@@ -126,6 +126,7 @@ class Tally:
     twice: int = 0
     misreported: int = 0
     not_submitted: int = 0  # said so honestly: submit-failed and no marker
+    own_end: int = 0  # killed by jobrelay, yet their script recorded its own end
     states: Counter[str] = field(default_factory=Counter)
     examples: List[str] = field(default_factory=list)
 
@@ -156,6 +157,9 @@ def account(jobs: Iterable[SoakJob], reports: Dict[str, Dict[str, Any]], markers
             continue
         if state == "submit-failed" and not marker.starts:
             tally.not_submitted += 1
+        if job.kind is Kind.KILLED and state in ("succeeded", "failed"):
+            tally.own_end += 1
+            tally.note(f"{job.key} (killed): ended {state} by its own word: {report}")
         why = misreported(job, marker, report)
         if why:
             tally.misreported += 1

@@ -92,7 +92,10 @@ async def cmd_kill(controller: Controller, args: argparse.Namespace) -> int:
     jobs = [controller.ledger.get(j.id) for j in jobs]
     sys.stdout.write(render.kill_lines(jobs, controller.kill_details, args.json))
     sys.stdout.flush()
-    unverified = [j for j in jobs if render.kill_result(j, None)[0] == render.NOT_VERIFIED]
+    details = controller.kill_details
+    unverified = [
+        j for j in jobs if render.kill_result(j, details.get(j.id))[0] == render.NOT_VERIFIED
+    ]
     # every non-zero exit names its jobs, with the reason when there is one
     for job in unverified:
         why = job.error or f"kill not verified: the job is still {job.state.value}"

@@ -79,14 +79,19 @@ KILLED, FINISHED, NOT_VERIFIED = "killed", "already finished", "not verified"
 
 def kill_result(job: JobRecord, detail: str | None) -> tuple[str, str]:
     """A kill's result for ``job`` (killed, already finished, not verified) and how,
-    from the ledger after the kill and the engine's word (``detail``)."""
-    if job.state.is_final and (not detail or detail.startswith(FINISHED)):
-        how = f"exit signal {job.exit_signal}" if job.exit_signal else f"exit {job.exit_code}"
-        ended = f", ended {job.exit_time}" if job.exit_time else ""
+    from the ledger after the kill and the engine's word (``detail``: None when
+    no host was asked, the ledger already holding the job's end)."""
+    if not job.state.is_final:
+        return NOT_VERIFIED, job.error or f"the job is still {job.state.value}"
+    how = f"exit signal {job.exit_signal}" if job.exit_signal else f"exit {job.exit_code}"
+    ended = f", ended {job.exit_time}" if job.exit_time else ""
+    if not detail or detail.startswith(FINISHED):
         return FINISHED, f"{FINISHED}: {job.state.value} ({how}){ended}"
     if job.state is JobState.KILLED:
-        return KILLED, detail or KILLED
-    return NOT_VERIFIED, job.error or f"the job is still {job.state.value}"
+        return KILLED, detail
+    # Gone after the kill, but by the end its script recorded (it caught the
+    # signal, or only its children got it): that end is the job's state.
+    return KILLED, f"{detail}; the job recorded its own end: {job.state.value} ({how}){ended}"
 
 
 def kill_lines(jobs: Iterable[JobRecord], details: dict[int, str], as_json: bool) -> str:
