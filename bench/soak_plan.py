@@ -11,9 +11,11 @@ markers alone:
   state;
 - misreported: the reported end differs from the marker's (succeeded with
   anything but ``end 0``, failed with another code or signal, killed when
-  nobody killed it, never submitted while its marker shows a run). A job jobrelay killed may still write ``end 0``: its
-  ``sleep 3600`` ended by the kill's TERM and its shell, on rare occasions
-  (seen with Slurm), ran on to its last line; that is the kill's doing.
+  nobody killed it, never submitted while its marker shows a run).
+
+A job jobrelay killed may still write ``end 0``: Slurm's cancel, on rare
+occasions, TERMs its ``sleep 3600`` and not its shell, which runs on to its
+last line. That is the kill's doing; its report is then the job's own end.
 """
 
 from __future__ import annotations
