@@ -173,8 +173,9 @@ class Soak:
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
         args = ("submit", "--platform", platform, "--run", run, "--jobs", str(listing))
         _, killed = self.command_killed(args, platform != "local", self.faults.restart_submit)
-        listed = self.start("list", "--run", run, "--json").communicate(timeout=600)[0]
-        if killed and not self.json_lines(listed):
+        lister = self.start("list", "--run", run, "--json")
+        listed = lister.communicate(timeout=600)[0]
+        if killed and lister.returncode == 0 and not self.json_lines(listed):
             # killed before the ledger took the jobs: nothing was accepted, the user retries
             self.command(args, platform != "local", may_restart=False)
 

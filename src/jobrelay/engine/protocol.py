@@ -147,7 +147,7 @@ class JobReply:
     runner_error: Optional[str] = None  # the runner query failed: nothing is known from it
     runner_id: Optional[str] = None  # submit: the id the runner gave (or found in job.status)
     resubmit_refused: bool = False  # submit: the job dir shows an earlier submission
-    in_progress: bool = False  # poll: another agent holds the job's submit lock right now
+    in_progress: bool = False  # poll, submit: another agent holds the job's submit lock now
     kill_detail: Optional[str] = None  # kill: what happened
     kill_verified: bool = False  # kill: the job is known gone (file records its end, or runner)
     stamp: Optional[str] = None  # poll: the status file's stamp when it was read
