@@ -232,11 +232,13 @@ class Ledger:
         states: Optional[Iterable[JobState]] = None,
         name: Optional[str] = None,
         refs: Optional[Iterable[str]] = None,
+        script_path: Optional[str] = None,
     ) -> List[JobRecord]:
         """Jobs matching every filter given, oldest first. Unknown refs match nothing."""
         if refs is not None:
             wanted = {_split_ref(r) for r in refs}
-            found = self.find(run, [i for _, i in wanted] if ids is None else ids, states, name)
+            some = [i for _, i in wanted] if ids is None else ids
+            found = self.find(run, some, states, name, script_path=script_path)
             return [j for j in found if (j.run, j.id) in wanted]
         where: List[str] = []
         args: List[Any] = []
@@ -255,6 +257,9 @@ class Ledger:
         if name is not None:
             where.append("name = ?")
             args.append(name)
+        if script_path is not None:
+            where.append("script_path = ?")
+            args.append(script_path)
         sql = f"SELECT {JOB_COLUMNS} FROM jobs"  # noqa: S608 (fixed column names; values bound)
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -269,6 +274,12 @@ class Ledger:
             sql += f" AND kind IN ({', '.join('?' * len(wanted))})"
             args.extend(wanted)
         return [event_from_row(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
+
+    def latest(self) -> Optional[JobRecord]:
+        """The job created last, if any (one indexed row, whatever the ledger's size)."""
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT 1"  # noqa: S608
+        row = self._conn.execute(sql).fetchone()
+        return job_from_row(row) if row else None
 
     def runs(self) -> List[RunSummary]:
         """Every run in the ledger, oldest first, with a count of jobs per state."""

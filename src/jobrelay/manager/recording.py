@@ -43,13 +43,15 @@ def record_reply(
     reply: AgentReply,
     stamps: StatusStamps | None = None,
     progress: Callable[[int], None] | None = None,
+    observe: Callable[[int, Look], None] | None = None,
 ) -> dict[int, JobRecord]:
     """Judge each job of ``batch`` by ``reply`` and record the updates in one
     transaction; the jobs that changed, as the ledger now holds them.
 
     An update judged against a state another command changed meanwhile (a
     poll during a kill) is stale: it is judged again against the job as the
-    ledger now holds it, not dropped."""
+    ledger now holds it, not dropped. ``observe`` is shown each job's look
+    (the status command reports it)."""
     now = datetime.now(UTC)
     looks: dict[int, tuple[Look, Rules]] = {}
     for job in batch:
@@ -58,6 +60,8 @@ def record_reply(
             line = stamps.resolve(job.id, line)
         rules = Rules(now, requeue_signals(job.runner), platform.command_timeout * 2)
         look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
+        if observe is not None:
+            observe(job.id, look)
         looks[job.id] = (look, rules)
     fresh: dict[int, JobRecord] = {}
     jobs = batch
