@@ -67,7 +67,7 @@ def test_two_ledgers_one_run_over_ssh_each_run_their_own_and_tidy_keeps_the_othe
     # A's tidy removes A's jobs only: B's job dir and its output stay
     tidied = a.run("tidy", "--run", "r")
     assert tidied.returncode == 0, tidied.stderr
-    assert "other ledgers' jobs are in it" in tidied.stdout
+    assert "other ledgers' jobs are in it" in tidied.stdout + tidied.stderr
     assert not dir_a.exists() and dir_b.is_dir()
     assert b.run("logs", jb["job"]).stdout == "second\n"
     # B's tidy, the last ledger with jobs there, removes the run
