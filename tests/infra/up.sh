@@ -340,14 +340,15 @@ JobCompType=jobcomp/none
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
-# the node claims 16 CPUs on a 2-core box: config_overrides keeps slurmd from
-# replacing it with the real count (or draining the node for it)
+# the node claims 16 CPUs and 4 GB on a 2-core box: config_overrides keeps slurmd from
+# replacing them with the real figures (or draining the node for them); the memory lets
+# jobs ask for it (sbatch --mem, PSI/J's test_memory), unset it would be 1 MB
 SlurmdParameters=config_overrides
 ReturnToService=2
 MinJobAge=5
 KillWait=2
 InactiveLimit=0
-NodeName=$(node_name "$c") NodeAddr=127.0.0.1 CPUs=16 Sockets=1 CoresPerSocket=16 ThreadsPerCore=1 State=UNKNOWN
+NodeName=$(node_name "$c") NodeAddr=127.0.0.1 CPUs=16 Sockets=1 CoresPerSocket=16 ThreadsPerCore=1 RealMemory=4096 State=UNKNOWN
 PartitionName=debug Nodes=$(node_name "$c") Default=YES MaxTime=INFINITE State=UP
 EOF
   if cmp -s "$sd/slurm.conf.new" "$sd/slurm.conf"; then rm -f "$sd/slurm.conf.new"; return 0; fi

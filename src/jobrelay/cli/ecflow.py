@@ -25,11 +25,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..host_dataclasses import asdict, dataclass, replace
 from ..ledger.records import EventKind, EventNote, JobRecord, JobUpdate
 from ..ledger.store import Ledger
-from ..manager.controller import SubmitItem
+
+if TYPE_CHECKING:  # the controller (and asyncio) only where submit runs
+    from ..manager.controller import SubmitItem
 
 #: ``export ECF_NAME=/s/f/t`` or ``ECF_NAME=/s/f/t; export ECF_NAME``, as head.h files write them
 _ASSIGNMENT = re.compile(

@@ -17,24 +17,37 @@ An ended ecFlow job whose end ecFlow did not see is reported to ecFlow once
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
-from typing import Any, Callable
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..host_dataclasses import dataclass
 from ..ledger.errors import JobNotFound
 from ..ledger.records import EventKind, JobRecord
-from ..manager.controller import Controller
+from ..ledger.store import Ledger
 from ..manager.judge import Look
 from ..manager.local_poll import poll_here, polls_here
+from ..platforms.config import load_platforms
+from ..platforms.model import Platform
 from ..states import JobState
 from . import render
 from .ecflow import Told, tell_if_needed
 from .exits import UsageError, say
-from .job_verbs import with_controller
-from .targets import resolve
+from .targets import open_ledger, resolve
+
+if TYPE_CHECKING:
+    from ..manager.controller import Controller
+
+
+def with_controller(args: argparse.Namespace, body: Any) -> int:
+    """The controller, asyncio and the transports only for a remote job."""
+    from .job_verbs import with_controller as run
+
+    return run(args, body)
+
 
 EXIT_ALIVE, EXIT_ENDED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 STAT_SUFFIX = ".stat"
@@ -67,18 +80,32 @@ class Report:
 def cmd_status(args: argparse.Namespace) -> int:
     if not args.job.strip():
         raise UsageError("status: JOB is empty (give a reference, a name or a job file)")
-    return with_controller(args, status)
-
-
-async def status(controller: Controller, args: argparse.Namespace) -> int:
+    ledger = open_ledger()
     try:
-        job = resolve(controller.ledger, args.job, args.run)
+        return status(ledger, load_platforms(args.config), args)
+    finally:
+        ledger.close()
+
+
+def status(ledger: Ledger, platforms: Mapping[str, Platform], args: argparse.Namespace) -> int:
+    try:
+        job = resolve(ledger, args.job, args.run)
     except JobNotFound as exc:
         say(str(exc))
         return EXIT_UNKNOWN
     if args.platform and args.platform != job.platform:
         raise UsageError(f"job {job.ref} runs on platform {job.platform!r}, not {args.platform!r}")
-    report = await status_of(controller, job)
+    looks: dict[int, Look] = {}
+    platform = platforms.get(job.platform)
+    if platform is not None and polls_here(platform):
+        # a local platform: the engine in this process, no controller, no event loop
+        polled = poll_here(ledger, platform, [job], looks.__setitem__)[0]
+        if second_look_wanted(job, polled):
+            time.sleep(SECOND_LOOK_PAUSE)
+            poll_here(ledger, platform, [polled], looks.__setitem__)
+    else:
+        with_controller(args, lambda controller, _args: remote_looks(controller, job, looks))
+    report = report_for(ledger, platforms, ledger.get(job.id), looks.get(job.id))
     text = json.dumps(report_json(report)) + "\n" if args.json else report_text(report)
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -87,29 +114,45 @@ async def status(controller: Controller, args: argparse.Namespace) -> int:
     return report.exit_status
 
 
-async def status_of(controller: Controller, job: JobRecord) -> Report:
-    looks: dict[int, Look] = {}
-    polled = await poll_once(controller, job, looks.__setitem__)
-    if not polled.state.is_final and polled.forgot_count > job.forgot_count:
-        # the runner no longer knows the job and its file records no end:
-        # the second look the lost rule asks for (manager/reconcile.py),
-        # so one status call settles a job killed behind everyone's back
-        await asyncio.sleep(SECOND_LOOK_PAUSE)
-        await poll_once(controller, polled, looks.__setitem__)
-    job = controller.ledger.get(job.id)
-    told = tell_if_needed(controller.ledger, job)
-    platform = controller.platforms.get(job.platform)
+def second_look_wanted(before: JobRecord, polled: JobRecord) -> bool:
+    """The runner no longer knows the job and its file records no end: the
+    second look the lost rule asks for (manager/reconcile.py), so that one
+    status call settles a job killed behind everyone's back."""
+    return not polled.state.is_final and polled.forgot_count > before.forgot_count
+
+
+async def remote_looks(controller: Controller, job: JobRecord, looks: dict[int, Look]) -> int:
+    """Poll ``job`` through the controller (SSH, SSH-free), twice if the lost rule asks."""
+    import asyncio
+
+    controller.observe = looks.__setitem__
+    try:
+        (polled,) = await controller.poll([job])
+        if second_look_wanted(job, polled):
+            await asyncio.sleep(SECOND_LOOK_PAUSE)
+            await controller.poll([polled])
+    finally:
+        controller.observe = None
+    return 0
+
+
+def report_for(
+    ledger: Ledger, platforms: Mapping[str, Platform], job: JobRecord, look: Look | None
+) -> Report:
+    told = tell_if_needed(ledger, job)
+    if told is not None:
+        job = ledger.get(job.id)
+    platform = platforms.get(job.platform)
     root = platform.run_root if platform else "?"
-    look = looks.get(job.id)
     facts = look.reply.status if look and look.reply else None
     left = [
         e.time
-        for e in controller.ledger.events(job.id, [EventKind.SUBMIT, EventKind.STATE])
+        for e in ledger.events(job.id, [EventKind.SUBMIT, EventKind.STATE])
         if e.kind is EventKind.SUBMIT or e.detail.startswith("submitting -> ")
     ]
     messages = [
         f"{e.source_time or e.time} {e.severity or '-'} {e.detail}"
-        for e in controller.ledger.events(job.id, [EventKind.MESSAGE])[-LAST_MESSAGES:]
+        for e in ledger.events(job.id, [EventKind.MESSAGE])[-LAST_MESSAGES:]
     ]
     return Report(
         job=job,
@@ -119,21 +162,6 @@ async def status_of(controller: Controller, job: JobRecord) -> Report:
         messages=messages,
         told=told,
     )
-
-
-async def poll_once(
-    controller: Controller, job: JobRecord, observe: Callable[[int, Look], None]
-) -> JobRecord:
-    """One poll of ``job``: in this process for a local platform, else through
-    the controller; ``observe`` sees what came back."""
-    platform = controller.platforms.get(job.platform)
-    if platform is not None and polls_here(platform):
-        return poll_here(controller.ledger, platform, [job], observe)[0]
-    controller.observe = observe
-    try:
-        return (await controller.poll([job]))[0]
-    finally:
-        controller.observe = None
 
 
 def runner_view(report: Report) -> str:
