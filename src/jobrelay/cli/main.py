@@ -20,6 +20,11 @@ REFUSALS = (LedgerError, StateDirError, exits.UsageError)
 
 def main(argv: Sequence[str] | None = None) -> int:
     line = sys.argv[1:] if argv is None else list(argv)
+    if line == ["--version"]:  # what argparse would print, without building it
+        from .. import __version__
+
+        print(f"jobrelay {__version__}")
+        return exits.OK
     args = build(line).parse_args(line)
     module, _, function = args.run_command.partition(":")
     command: Callable[..., int] = getattr(

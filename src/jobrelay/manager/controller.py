@@ -82,6 +82,8 @@ class Controller:
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
         self.stamps = StatusStamps()
         self.budgets: dict[str, RunnerBudget] = {}  # endpoint -> its runner query budget
+        #: job id -> what its last kill found (the engine's word: how it was verified)
+        self.kill_details: dict[int, str] = {}
         #: called with each job's look of a poll or kill (the status command shows it)
         self.observe: Callable[[int, Look], None] | None = None
 
@@ -340,6 +342,10 @@ class Controller:
             budget.settle(ticket, reply.runner_query, reply.complete)
         if verb == "kill":
             budget.forget(job.runner_id for job in batch if job.runner_id)
+            for job in batch:
+                line = reply.replies.get(job.ref)
+                if line is not None and line.kill_detail:
+                    self.kill_details[job.id] = line.kill_detail
         return record_reply(
             self.ledger, platform, verb, batch, reply, self.stamps, progress, self.observe
         )

@@ -115,6 +115,10 @@ def _after_submit(job: JobRecord, look: Look, rules: Rules) -> JobUpdate | None:
         # The call was cut: the job may have reached the runner. It stays
         # 'submitting' and the next poll reads its status file.
         return None
+    if reply.in_progress:
+        # Another agent holds its submit lock (one of a controller killed
+        # mid-submit): it may reach the runner; a poll reads what it did.
+        return _error_only(job, reply.error or "another agent is submitting this job")
     if reply.submit_uncertain and not reply.runner_id:
         # a timed-out submit command is transient, never a failure: the job
         # stays submitting and its status file (its start) settles it later

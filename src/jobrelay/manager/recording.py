@@ -20,6 +20,9 @@ from .agent_reply import AgentReply
 from .judge import Look, Rules, judge
 from .stamps import StatusStamps
 
+#: times a stale update is judged again (each retry follows another command's write)
+STALE_RETRIES = 5
+
 
 def job_request(ledger: Ledger, job: JobRecord) -> JobRequest:
     """A job as poll and kill ask about it: its dir, its submission, and what
@@ -45,9 +48,13 @@ def record_reply(
 ) -> dict[int, JobRecord]:
     """Judge each job of ``batch`` by ``reply`` and record the updates in one
     transaction; the jobs that changed, as the ledger now holds them.
-    ``observe`` is shown each job's look (the status command reports it)."""
+
+    An update judged against a state another command changed meanwhile (a
+    poll during a kill) is stale: it is judged again against the job as the
+    ledger now holds it, not dropped. ``observe`` is shown each job's look
+    (the status command reports it)."""
     now = datetime.now(UTC)
-    updates = []
+    looks: dict[int, tuple[Look, Rules]] = {}
     by_runner: dict[str, Rules] = {}  # one per runner: its time is formatted once
     for job in batch:
         line = reply.replies.get(job.ref)
@@ -61,16 +68,28 @@ def record_reply(
         look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
         if observe is not None:
             observe(job.id, look)
-        update = judge(job, look, rules)
+        looks[job.id] = (look, rules)
+    fresh: dict[int, JobRecord] = {}
+    jobs = batch
+    for _ in range(STALE_RETRIES):
         # a poll of thousands of unchanged jobs writes nothing and reads nothing back
-        if update is not None and not changes_nothing(job, update):
-            updates.append(update)
-    fresh = ledger.apply(updates).jobs if updates else {}
+        updates = [
+            u
+            for j in jobs
+            if (u := judge(j, *looks[j.id])) is not None and not changes_nothing(j, u)
+        ]
+        if not updates:
+            break
+        report = ledger.apply(updates)
+        fresh.update(report.jobs)
+        jobs = [report.jobs[i] for i in report.stale]
+        if not jobs:
+            break
     if stamps is not None:
         stamps.forget([i for i, job in fresh.items() if job.state.is_final])
     if progress:
         progress(len(batch))
-    return dict(fresh)
+    return fresh
 
 
 def requeue_signals(runner: str) -> frozenset[str]:

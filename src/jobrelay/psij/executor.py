@@ -11,7 +11,6 @@ polling loop per process, however many jobs and executors.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 from psij import (
     InvalidJobException,
@@ -31,6 +30,8 @@ from jobrelay.psij.config import JobrelayExecutorConfig
 from jobrelay.psij.status import psij_status
 from jobrelay.psij.translate import translate
 from jobrelay.stream import Background, StateChange, Subscription
+
+from ..host_dataclasses import replace
 
 DEFAULT_PLATFORM = "localhost"
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from psij import InvalidJobException, Job, JobSpec, ResourceSpecV1
+
+from ..host_dataclasses import dataclass, field
 
 #: custom attributes under this prefix are jobrelay's (``jobrelay.memory``,
 #: ``jobrelay.raw``, ``jobrelay.run``); other prefixes belong to other executors

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..host_dataclasses import dataclass
 from ..ledger.records import Event, JobRecord
 from ..states import JobState
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from types import TracebackType
 
+from ..host_dataclasses import dataclass
 from ..ledger.records import EventKind, JobRecord
 from ..manager.waiting import FIRST_DELAY, GROWTH, MAX_DELAY
 from ..session import Session
