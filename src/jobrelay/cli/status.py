@@ -32,6 +32,7 @@ from ..manager.judge import Look
 from ..manager.local_poll import poll_here, polls_here
 from ..platforms.config import load_platforms
 from ..platforms.model import Platform
+from ..state_dir import ready_home
 from ..states import JobState
 from . import render
 from .ecflow import Told, tell_if_needed
@@ -99,10 +100,11 @@ def status(ledger: Ledger, platforms: Mapping[str, Platform], args: argparse.Nam
     platform = platforms.get(job.platform)
     if platform is not None and polls_here(platform):
         # a local platform: the engine in this process, no controller, no event loop
-        polled = poll_here(ledger, platform, [job], looks.__setitem__)[0]
+        home = ready_home()  # its polling budget: ecFlow may run many status at once
+        polled = poll_here(ledger, platform, [job], looks.__setitem__, home)[0]
         if second_look_wanted(job, polled):
             time.sleep(SECOND_LOOK_PAUSE)
-            poll_here(ledger, platform, [polled], looks.__setitem__)
+            poll_here(ledger, platform, [polled], looks.__setitem__, home)
     else:
         with_controller(args, lambda controller, _args: remote_looks(controller, job, looks))
     report = report_for(ledger, platforms, ledger.get(job.id), looks.get(job.id))

@@ -30,7 +30,6 @@ grant without asking: its jobs' states come from their status files alone
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import socket
@@ -138,6 +137,8 @@ class RunnerBudget:
         turns = self._turns(ids)
         try:
             while True:
+                import asyncio  # here: the synchronous local poll needs no event loop
+
                 await asyncio.sleep(next(turns))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
@@ -280,6 +281,8 @@ class SharedWindow:
                     return
                 table["log"] = log
                 wait = log[len(log) + count - self.rate.count - 1] + self.rate.period - now
+            import asyncio
+
             await asyncio.sleep(max(0.05, wait) * random.uniform(1.0, 1.2))
 
 
