@@ -57,8 +57,10 @@ def add_config(p: argparse.ArgumentParser, top: bool = False) -> None:
     )
 
 
-def add_run(p: argparse.ArgumentParser, text: str, default: str | None = None) -> None:
-    p.add_argument("--run", metavar="R", default=default, help=text)
+def add_run(
+    p: argparse.ArgumentParser, text: str, default: str | None = None, required: bool = False
+) -> None:
+    p.add_argument("--run", metavar="R", default=default, required=required, help=text)
 
 
 def add_json(p: argparse.ArgumentParser) -> None:

@@ -174,7 +174,7 @@ def _install(p: argparse.ArgumentParser) -> None:
 
 
 def _tidy(p: argparse.ArgumentParser) -> None:
-    add_run(p, "the run whose dirs to remove (required)")
+    add_run(p, "the run whose dirs to remove", required=True)
     p.add_argument("--force", action="store_true", help="even with jobs not final")
 
 

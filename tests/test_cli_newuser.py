@@ -1,0 +1,81 @@
+"""What a new user hit trying the CLI on the localhost platform (issue 14,
+second pass): each test runs the real `jobrelay` in a subprocess and checks
+what it says and its exit code against docs/cli.md. No timing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_harness import Cli, local_cli
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return local_cli(tmp_path)
+
+
+def script(tmp: Path, name: str, body: str = "true") -> str:
+    path = tmp / name
+    path.write_text("#!/bin/bash\n" + body + "\n")
+    return str(path)
+
+
+def test_submit_reports_unreadable_scripts_with_every_other_problem(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """docs/cli.md: every job is checked before anything is submitted and the
+    problems are reported all at once, naming the job; a missing script was
+    reported alone, after the others were fixed, without its --jobs line."""
+    ok = script(tmp_path, "ok.sh")
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(
+        json.dumps({"script": str(tmp_path / "gone.sh"), "name": "post"})
+        + "\n"
+        + json.dumps({"script": ok})
+        + "\n"
+    )
+    proc = cli.run(
+        "submit", str(tmp_path / "nosuch.sh"), str(tmp_path), ok, "-d", "cpus=0",
+        "--jobs", str(jobs), check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "4 problems" in proc.stderr, proc.stderr
+    assert "--directive cpus" in proc.stderr
+    assert f"job 'nosuch.sh' (SCRIPT {tmp_path / 'nosuch.sh'}): cannot read" in proc.stderr
+    assert f"job '{tmp_path.name}' (SCRIPT {tmp_path}): cannot read" in proc.stderr
+    assert f"--jobs {jobs} line 1 (job 'post'): script {tmp_path / 'gone.sh'}: cannot read" in (
+        proc.stderr
+    )
+    assert not cli.json("list")  # nothing was submitted
+
+
+def test_submit_empty_name_names_the_option(cli: Cli, tmp_path: Path) -> None:
+    proc = cli.run("submit", script(tmp_path, "ok.sh"), "--name", "", check=False)
+    assert proc.returncode == 2
+    assert "--name" in proc.stderr and "ok.sh" in proc.stderr, proc.stderr
+
+
+def test_tidy_without_run_is_refused_naming_run(cli: Cli, tmp_path: Path) -> None:
+    """docs/cli.md: tidy's --run is required; without it tidy spoke of "run None"
+    (and with --force would have gone over every job of the ledger)."""
+    cli.run("submit", script(tmp_path, "slow.sh", "sleep 60"), "--run", "r")
+    for extra in ((), ("--force",)):
+        proc = cli.run("tidy", *extra, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert "--run" in proc.stderr and "None" not in proc.stderr, proc.stderr
+    cli.run("kill", "--run", "r")
+
+
+def test_wait_timeout_hint_waits_for_the_same_jobs(cli: Cli, tmp_path: Path) -> None:
+    """The "wait again" hint after a timeout must name the jobs waited for, not
+    the whole run (which holds other jobs)."""
+    slow = script(tmp_path, "slow.sh", "sleep 60")
+    cli.run("submit", slow, slow, "--run", "r", "--name", "a", "--name", "b")
+    proc = cli.run("wait", "r/a", "--timeout", "0", check=False)
+    assert proc.returncode == 3, proc.stderr
+    hint = proc.stderr.split("wait again:")[1]
+    assert "r/1" in hint and "--run" not in hint and "r/2" not in hint, proc.stderr
+    cli.run("kill", "--run", "r")
