@@ -79,3 +79,16 @@ def test_wait_timeout_hint_waits_for_the_same_jobs(cli: Cli, tmp_path: Path) -> 
     hint = proc.stderr.split("wait again:")[1]
     assert "r/1" in hint and "--run" not in hint and "r/2" not in hint, proc.stderr
     cli.run("kill", "--run", "r")
+
+
+def test_logs_of_a_tidied_job_says_it_is_gone(cli: Cli, tmp_path: Path) -> None:
+    """After `tidy`, `logs` said "no job.out (yet)" of a succeeded job, and
+    `logs --follow` printed nothing and exited 0."""
+    cli.run("submit", script(tmp_path, "ok.sh", "echo hi"), "--run", "r", "--wait")
+    assert cli.run("logs", "r/1").stdout == "hi\n"
+    cli.run("tidy", "--run", "r")
+    for follow in ((), ("--follow",)):
+        proc = cli.run("logs", "r/1", *follow, check=False)
+        assert proc.returncode == 1, proc.stderr
+        assert "succeeded" in proc.stderr and "gone" in proc.stderr, proc.stderr
+        assert "yet" not in proc.stderr
