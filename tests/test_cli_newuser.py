@@ -92,3 +92,12 @@ def test_logs_of_a_tidied_job_says_it_is_gone(cli: Cli, tmp_path: Path) -> None:
         assert proc.returncode == 1, proc.stderr
         assert "succeeded" in proc.stderr and "gone" in proc.stderr, proc.stderr
         assert "yet" not in proc.stderr
+
+
+def test_extra_arguments_are_refused_by_the_command(cli: Cli) -> None:
+    """`show 1 2` answered with the top-level usage ("jobrelay: error: ..."),
+    not naming the command that was given too much."""
+    proc = cli.run("show", "1", "2", check=False)
+    assert proc.returncode == 2
+    assert "jobrelay show: error: unrecognized arguments: 2" in proc.stderr, proc.stderr
+    assert "usage: jobrelay show" in proc.stderr

@@ -240,6 +240,15 @@ def build(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return p
 
 
+def command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The sub-parser of command ``name`` (for its own usage in an error)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    return parser
+
+
 def chosen_command(argv: Sequence[str]) -> str | None:
     """The command ``argv`` names after the global options; None when it names
     none (help, --version, a typo: the whole parser then answers)."""
