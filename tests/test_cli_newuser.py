@@ -101,3 +101,15 @@ def test_extra_arguments_are_refused_by_the_command(cli: Cli) -> None:
     assert proc.returncode == 2
     assert "jobrelay show: error: unrecognized arguments: 2" in proc.stderr, proc.stderr
     assert "usage: jobrelay show" in proc.stderr
+
+
+@pytest.mark.parametrize("run", ["", ".", "a/b", "x\ny"])
+def test_a_bad_run_name_is_refused_naming_run(cli: Cli, tmp_path: Path, run: str) -> None:
+    """`submit --run ''` said "run name is empty" without naming --run."""
+    ok = script(tmp_path, "ok.sh")
+    for argv in (("submit", ok), ("install", "ok.sh", "--from", str(tmp_path), "--platform",
+                                  "localhost")):  # fmt: skip
+        proc = cli.run(*argv, f"--run={run}", check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert "argument --run: run name" in proc.stderr, proc.stderr
+    assert not cli.json("list")

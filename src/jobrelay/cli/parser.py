@@ -83,7 +83,7 @@ def _submit(p: argparse.ArgumentParser) -> None:
         default=[],
         help="job name; once per SCRIPT, in order (default: the script's file name)",
     )
-    add_run(p, "run to put the jobs in (default: default)", default="default")
+    add_run(p, "run to put the jobs in (default: default)", default="default", new=True)
     p.add_argument(
         "-d",
         "--directive",
@@ -160,7 +160,7 @@ def _watch(p: argparse.ArgumentParser) -> None:
 def _install(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="file, dir or glob under --from")
     p.add_argument("--platform", metavar="P", required=True, help="whose install target")
-    add_run(p, "into <run_root>/R (default: default)", default="default")
+    add_run(p, "into <run_root>/R (default: default)", default="default", new=True)
     p.add_argument(
         "--from", metavar="DIR", dest="source", default=".", help="source dir (default: .)"
     )
