@@ -113,3 +113,14 @@ def test_a_bad_run_name_is_refused_naming_run(cli: Cli, tmp_path: Path, run: str
         assert proc.returncode == 2, proc.stderr
         assert "argument --run: run name" in proc.stderr, proc.stderr
     assert not cli.json("list")
+
+
+def test_install_from_a_missing_dir_names_from(cli: Cli, tmp_path: Path) -> None:
+    """`install a.txt --from nosuchdir` said "nothing matches under ..." as if
+    the dir were there and empty."""
+    missing = tmp_path / "nosuchdir"
+    proc = cli.run(
+        "install", "a.txt", "--from", str(missing), "--platform", "localhost", check=False
+    )
+    assert proc.returncode == 2
+    assert f"install --from {missing}: not a directory" in proc.stderr, proc.stderr
