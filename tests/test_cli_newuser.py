@@ -124,3 +124,10 @@ def test_install_from_a_missing_dir_names_from(cli: Cli, tmp_path: Path) -> None
     )
     assert proc.returncode == 2
     assert f"install --from {missing}: not a directory" in proc.stderr, proc.stderr
+
+
+def test_an_empty_jobs_file_is_said_so(cli: Cli) -> None:
+    """`submit --jobs -` with nothing on stdin said "give SCRIPT… or --jobs FILE"."""
+    proc = cli.run("submit", "--jobs", "-", stdin="\n", check=False)
+    assert proc.returncode == 2
+    assert "--jobs -: no job in it" in proc.stderr, proc.stderr

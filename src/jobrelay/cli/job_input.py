@@ -46,7 +46,10 @@ def submit_items(args: argparse.Namespace, platform: Platform) -> list[SubmitIte
         problems.extend(f"{where}: {p}" for p in _script_problem(script, "cannot read"))
         items.append(SubmitItem(Path(script), name, directives, env, source=f"SCRIPT {script}"))
     if args.jobs:
+        before = len(items), len(problems)
         items.extend(read_jobs(args.jobs, directives, env, platform, problems))
+        if (len(items), len(problems)) == before:
+            problems.append(f"--jobs {args.jobs}: no job in it (one JSON object per line)")
     if problems:
         raise UsageError(refusal_text(problems))
     if not items:
