@@ -17,12 +17,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..host_dataclasses import replace
 from ..ledger.errors import InvalidName
 from ..ledger.rows import check_text
 from ..manager.controller import SubmitItem
 from ..manager.job_directives import refusal_text, unique, with_platform
 from ..platforms.model import Platform
 from ..runners.directives import Directives, merge, read_partly
+from .ecflow import with_ecflow_tasks
 from .exits import UsageError
 
 #: the keys a --jobs line may have; any other is an error (a typo must not be ignored)
@@ -50,11 +52,22 @@ def submit_items(args: argparse.Namespace, platform: Platform) -> list[SubmitIte
         items.extend(read_jobs(args.jobs, directives, env, platform, problems))
         if (len(items), len(problems)) == before:
             problems.append(f"--jobs {args.jobs}: no job in it (one JSON object per line)")
+    if args.output is not None:
+        items = with_output(items, args.output, problems)
     if problems:
         raise UsageError(refusal_text(problems))
     if not items:
         raise UsageError("submit: give SCRIPT… or --jobs FILE")
-    return items
+    return with_ecflow_tasks(items)
+
+
+def with_output(items: list[SubmitItem], output: str, problems: list[str]) -> list[SubmitItem]:
+    """``-o PATH``: one job's stdout and stderr, a path on the job host."""
+    if len(items) != 1:
+        problems.append(f"-o/--output is for one job, not {len(items)}")
+    if not output.startswith("/"):
+        problems.append(f"-o/--output {output!r}: must be an absolute path (on the job host)")
+    return [replace(item, output=output) for item in items]
 
 
 def option_directives(pairs: list[str], raw: list[str], problems: list[str]) -> Directives:

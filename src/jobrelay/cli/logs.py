@@ -53,12 +53,15 @@ async def logs(controller: Controller, args: argparse.Namespace) -> int:
 async def fetch_log(
     controller: Controller, job: JobRecord, filename: str, missing_ok: bool = False
 ) -> bytes:
-    """The file's bytes; with ``missing_ok``, none yet when the job has not written it."""
+    """The file's bytes; with ``missing_ok``, none yet when the job has not written it.
+    A job submitted with ``-o`` has its stdout (and stderr) at its output path."""
     platform = controller.platform(job.platform)
-    rel = f"{job.job_dir}/{filename}"
+    root, rel = platform.run_root, f"{job.job_dir}/{filename}"
+    if job.output and filename == "job.out":
+        root, rel, filename = "/", job.output.lstrip("/"), job.output
     transport = controller.transport(platform)
     if transport.local_files:
-        path = local_root_of(platform.run_root) / rel
+        path = local_root_of(root) / rel
         try:
             return path.read_bytes()
         except FileNotFoundError:
@@ -77,7 +80,7 @@ async def fetch_log(
     async def attempt(host: str) -> CommandOutcome:
         target.unlink(missing_ok=True)
         return await transport.pull(
-            host, platform.run_root, [rel], controller.home / "logs",
+            host, root, [rel], controller.home / "logs",
             timeout=platform.command_timeout,
         )  # fmt: skip
 

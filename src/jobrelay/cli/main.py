@@ -20,6 +20,11 @@ REFUSALS = (LedgerError, StateDirError, exits.UsageError)
 
 def main(argv: Sequence[str] | None = None) -> int:
     line = sys.argv[1:] if argv is None else list(argv)
+    if line == ["--version"]:  # what argparse would print, without building it
+        from .. import __version__
+
+        print(f"jobrelay {__version__}")
+        return exits.OK
     parser = build(line)
     args, extra = parser.parse_known_args(line)
     if extra:  # said by the command's own parser: its usage, not the top one's

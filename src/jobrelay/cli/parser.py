@@ -22,8 +22,8 @@ FOLLOW_INTERVAL = 2.0  # logs --follow, when --interval is not given
 
 JOB_FORMS = """\
 JOB is RUN/ID (as printed, e.g. default/17), an ID, a NAME (its latest
-submission) or RUN/NAME (the latest submission of NAME in RUN); --run R
-narrows ID and NAME to run R."""
+submission), RUN/NAME (the latest submission of NAME in RUN) or a job
+file's path (its latest submission); --run R narrows ID and NAME to run R."""
 
 WHERE = """\
 configuration: --config PATH, else $JOBRELAY_CONFIG, else
@@ -104,6 +104,12 @@ def _submit(p: argparse.ArgumentParser) -> None:
         help="JSON lines, one job each: {script, name, directives, env} ('-' = stdin)",
     )
     p.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="one job's stdout and stderr: an absolute path on the job host (as sbatch --output)",
+    )
+    p.add_argument(
         "--wait", action="store_true", help="then wait until all are final, showing progress"
     )
     add_timeout(p, "with --wait: stop waiting after S seconds, exit 3 (default: no limit)")
@@ -126,6 +132,18 @@ def _list(p: argparse.ArgumentParser) -> None:
 def _show(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", metavar="JOB", help="the job")
     add_run(p, "look JOB up in run R")
+    add_json(p)
+
+
+def _status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job", metavar="JOB", help="the job, e.g. the job file's path")
+    add_run(p, "look JOB up in run R")
+    p.add_argument(
+        "--platform", metavar="P", help="refuse a job of another platform (troika's form)"
+    )
+    p.add_argument(
+        "--write-stat", action="store_true", help="also write the report to <jobfile>.stat"
+    )
     add_json(p)
 
 
@@ -192,6 +210,8 @@ COMMANDS = [
     Command("list", "the ledger's jobs (no host is contacted)", _list, "history:cmd_list"),
     Command("show", "a job's whole story: states, messages, errors, paths", _show,
             "history:cmd_show"),
+    Command("status", "poll one job and report on it (exit 0 alive, 1 ended)", _status,
+            "status:cmd_status"),
     Command("kill", "kill jobs and verify them gone", _kill, "job_verbs:cmd_kill"),
     Command("wait", "wait until jobs are final; exit 0 iff all succeeded", _wait,
             "job_verbs:cmd_wait"),

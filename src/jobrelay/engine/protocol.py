@@ -83,8 +83,8 @@ class Request:
 def parse_request(text: str) -> Request:
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise ProtocolError(f"request is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
+        raise ProtocolError(f"request is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProtocolError("request is not a JSON object")
     if data.get("v") != PROTOCOL_VERSION:
@@ -147,7 +147,7 @@ class JobReply:
     runner_error: Optional[str] = None  # the runner query failed: nothing is known from it
     runner_id: Optional[str] = None  # submit: the id the runner gave (or found in job.status)
     resubmit_refused: bool = False  # submit: the job dir shows an earlier submission
-    in_progress: bool = False  # poll: another agent holds the job's submit lock right now
+    in_progress: bool = False  # poll, submit: another agent holds the job's submit lock now
     kill_detail: Optional[str] = None  # kill: what happened
     kill_verified: bool = False  # kill: the job is known gone (file records its end, or runner)
     stamp: Optional[str] = None  # poll: the status file's stamp when it was read
@@ -233,7 +233,7 @@ def decode_reply_line(line: str) -> Union[JobReply, EndLine]:
     """One reply line, typed; ProtocolError for anything that is not one."""
     try:
         data = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep
         raise ProtocolError(f"agent reply line is not JSON: {line[:200]!r}") from None
     if not isinstance(data, dict) or data.get("v") != PROTOCOL_VERSION:
         raise ProtocolError(f"agent reply line has wrong protocol version: {line[:200]!r}")

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from .verbs import Engine
 
 
+BUSY = "another agent is submitting this job right now"
+
+
 def submit(engine: Engine, slots: List[Slot]) -> None:
     """Submit ``slots``. Each job's lock is held from before its files are
     written until its runner id is recorded."""
@@ -32,7 +35,9 @@ def submit(engine: Engine, slots: List[Slot]) -> None:
                 if host.lock(slot):
                     held.append(slot)
                 else:
-                    slot.error = "another agent is submitting this job right now"
+                    # e.g. the agent of a controller killed mid-submit, still at
+                    # work: the job may reach the runner, a poll will read it
+                    slot.reply = engine.reply(slot, in_progress=True, error=BUSY)
             except RunnerLoadError as exc:
                 slot.error = str(exc)
             except OSError as exc:

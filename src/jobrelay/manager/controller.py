@@ -50,6 +50,13 @@ class SubmitItem:
     directives: Directives | Mapping[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    output: str | None = None  # the job's stdout+stderr on the host (submit -o), absolute
+    ecflow_task: str | None = None  # the ecFlow task its job file names (JSON, cli/ecflow.py)
+
+
+def output_env(item: SubmitItem) -> dict[str, str]:
+    """The job's environment: the wrapper sends its output to $JOBRELAY_OUTPUT when set."""
+    return {**item.env, "JOBRELAY_OUTPUT": item.output} if item.output else item.env
 
 
 class ControllerError(Exception):
@@ -65,6 +72,10 @@ class Controller:
         self._callers: dict[str, HostCaller] = {}
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
         self.stamps = StatusStamps()
+        #: job id -> what its last kill found (the engine's word: how it was verified)
+        self.kill_details: dict[int, str] = {}
+        #: called with each job's look of a poll or kill (the status command shows it)
+        self.observe: Callable[[int, Look], None] | None = None
 
     # -- plumbing ---------------------------------------------------------
     def platform(self, name: str) -> Platform:
@@ -143,6 +154,12 @@ class Controller:
             raise ControllerError(refusal_text(problems))
         scripts = []
         for item in items:
+            if item.output is not None and not (
+                item.output.startswith("/") and "\0" not in item.output
+            ):
+                raise ControllerError(
+                    f"job {item.name!r}: output {item.output!r}: not an absolute path"
+                )
             try:
                 scripts.append(item.script_path.read_text(errors="surrogateescape"))
             except OSError as exc:
@@ -159,7 +176,9 @@ class Controller:
                     runner=platform.runner,
                     script_path=str(item.script_path.resolve()),
                     directives=job_directives.to_wire(),
-                    env=item.env,
+                    env=output_env(item),
+                    output=item.output,
+                    ecflow_task=item.ecflow_task,
                 )
                 for item, job_directives in zip(items, directives, strict=True)
             ]
@@ -279,7 +298,14 @@ class Controller:
         if verb == "poll":
             requests = [self.stamps.request(j.id, r) for j, r in zip(batch, requests, strict=True)]
         reply = await self._call(platform, hosts, verb, requests)
-        return record_reply(self.ledger, platform, verb, batch, reply, self.stamps, progress)
+        if verb == "kill":
+            for job in batch:
+                line = reply.replies.get(job.ref)
+                if line is not None and line.kill_detail:
+                    self.kill_details[job.id] = line.kill_detail
+        return record_reply(
+            self.ledger, platform, verb, batch, reply, self.stamps, progress, self.observe
+        )
 
 
 def make_caller(platform: Platform, transport: Transport, home: Path) -> HostCaller:

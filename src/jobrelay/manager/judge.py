@@ -114,6 +114,10 @@ def _after_submit(job: JobRecord, look: Look, rules: Rules) -> JobUpdate | None:
         # The call was cut: the job may have reached the runner. It stays
         # 'submitting' and the next poll reads its status file.
         return None
+    if reply.in_progress:
+        # Another agent holds its submit lock (one of a controller killed
+        # mid-submit): it may reach the runner; a poll reads what it did.
+        return _error_only(job, reply.error or "another agent is submitting this job")
     # An error with no runner id is the agent's word that this submission
     # never reached the runner; with one, the runner has it despite trouble.
     never = reply.error if not (reply.runner_id or reply.resubmit_refused) else None

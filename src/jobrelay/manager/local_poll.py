@@ -9,11 +9,14 @@ through the controller.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
 from ..platforms.model import Platform, TransportKind
 from ..states import JobState
 from .in_process import call_in_process
+from .judge import Look
 from .recording import job_request, record_reply
 
 
@@ -22,7 +25,12 @@ def polls_here(platform: Platform) -> bool:
     return platform.transport is TransportKind.LOCAL
 
 
-def poll_here(ledger: Ledger, platform: Platform, jobs: list[JobRecord]) -> list[JobRecord]:
+def poll_here(
+    ledger: Ledger,
+    platform: Platform,
+    jobs: list[JobRecord],
+    observe: Callable[[int, Look], None] | None = None,
+) -> list[JobRecord]:
     """One in-process poll of ``jobs`` (all of ``platform``); the jobs as now recorded.
 
     Final jobs are not asked about (as the controller's poll), except ``lost``
@@ -33,5 +41,5 @@ def poll_here(ledger: Ledger, platform: Platform, jobs: list[JobRecord]) -> list
         return jobs
     host = asked[0].host or platform.hosts[0]
     reply = call_in_process(platform, host, "poll", [job_request(ledger, j) for j in asked])
-    fresh = record_reply(ledger, platform, "poll", asked, reply)
+    fresh = record_reply(ledger, platform, "poll", asked, reply, observe=observe)
     return [fresh.get(job.id, job) for job in jobs]

@@ -19,6 +19,9 @@ from .agent_reply import AgentReply
 from .judge import Look, Rules, judge
 from .stamps import StatusStamps
 
+#: times a stale update is judged again (each retry follows another command's write)
+STALE_RETRIES = 5
+
 
 def job_request(ledger: Ledger, job: JobRecord) -> JobRequest:
     """A job as poll and kill ask about it: its dir, its submission, and what
@@ -40,26 +43,42 @@ def record_reply(
     reply: AgentReply,
     stamps: StatusStamps | None = None,
     progress: Callable[[int], None] | None = None,
+    observe: Callable[[int, Look], None] | None = None,
 ) -> dict[int, JobRecord]:
     """Judge each job of ``batch`` by ``reply`` and record the updates in one
-    transaction; the jobs that changed, as the ledger now holds them."""
+    transaction; the jobs that changed, as the ledger now holds them.
+
+    An update judged against a state another command changed meanwhile (a
+    poll during a kill) is stale: it is judged again against the job as the
+    ledger now holds it, not dropped. ``observe`` is shown each job's look
+    (the status command reports it)."""
     now = datetime.now(UTC)
-    updates = []
+    looks: dict[int, tuple[Look, Rules]] = {}
     for job in batch:
         line = reply.replies.get(job.ref)
         if line is not None and stamps is not None:
             line = stamps.resolve(job.id, line)
         rules = Rules(now, requeue_signals(job.runner), platform.command_timeout * 2)
         look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
-        update = judge(job, look, rules)
-        if update is not None:
-            updates.append(update)
-    fresh = ledger.apply(updates).jobs if updates else {}
+        if observe is not None:
+            observe(job.id, look)
+        looks[job.id] = (look, rules)
+    fresh: dict[int, JobRecord] = {}
+    jobs = batch
+    for _ in range(STALE_RETRIES):
+        updates = [u for j in jobs if (u := judge(j, *looks[j.id])) is not None]
+        if not updates:
+            break
+        report = ledger.apply(updates)
+        fresh.update(report.jobs)
+        jobs = [report.jobs[i] for i in report.stale]
+        if not jobs:
+            break
     if stamps is not None:
         stamps.forget([i for i, job in fresh.items() if job.state.is_final])
     if progress:
         progress(len(batch))
-    return dict(fresh)
+    return fresh
 
 
 def requeue_signals(runner: str) -> frozenset[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,8 @@ def load_platforms(
 
 def load_config(path: Path | str) -> dict[str, Platform]:
     """Parse one config file. ``localhost`` exists unless the file defines its own."""
+    import tomllib  # here: its import is a tenth of a one-shot command's start
+
     path = Path(path)
     try:
         with path.open("rb") as stream:
@@ -69,6 +70,8 @@ def load_config(path: Path | str) -> dict[str, Platform]:
         raise ConfigError(path, None, None, f"cannot read: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, None, f"not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:  # tomllib reads UTF-8 only, and says so this way
+        raise ConfigError(path, None, None, f"not UTF-8 text: {exc}") from exc
     return parse_document(document, path)
 
 

@@ -175,6 +175,25 @@ class Runner(ABC):
         return self.kill(targets, run)
 
 
+def after_grace(options: RunnerOptions) -> str:
+    """How a kill that needed the harder kill is described, the same for every runner."""
+    return f"TERM, then KILL after {options.kill_grace:g} s"
+
+
+#: a kill whose grace outlasts its bound: TERM was sent, the harder kill is not due
+TERM_ONLY = "TERM sent; the harder kill would come after kill_grace, beyond kill_timeout"
+
+
+def grace_within_bound(options: RunnerOptions) -> float:
+    """Seconds a runner's own kill waits after TERM: the grace, never past the bound."""
+    return min(options.kill_grace, options.kill_timeout)
+
+
+def harder_kill_due(options: RunnerOptions) -> bool:
+    """The harder kill comes within ``kill_timeout`` (else the kill stays TERM only)."""
+    return options.kill_grace < options.kill_timeout
+
+
 class BatchRunner(Runner):
     """Template for schedulers driven by a submit, a query and a cancel command.
 
