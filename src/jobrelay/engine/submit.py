@@ -105,6 +105,12 @@ def start(engine: Engine, runner: Runner, group: List[Slot]) -> None:
     all from one launcher, batch schedulers overlap their commands)."""
     requests = [SubmitRequest(s.path, s.job_file, s.job_text) for s in group]
     for slot, outcome in zip(group, runner.submit(requests, engine.host.run)):  # noqa: B905
+        if outcome.runner_id is None and outcome.uncertain:
+            # transient (a slow scheduler): not a failure; the job's own status
+            # lines (its start) or a later look settle what happened
+            why = f"the runner's submit command {outcome.error or 'timed out'}: it may have the job"
+            slot.reply = engine.reply(slot, status=slot.facts, error=why, submit_uncertain=True)
+            continue
         if outcome.runner_id is None:
             slot.error = outcome.error or "runner gave no job id"
             continue

@@ -255,7 +255,10 @@ class Ledger:
             where.append("run = ?")
             args.append(run)
         if name is not None:
-            where.append("name = ?")
+            # with the run given, "+name" keeps SQLite on the (run, name) index:
+            # it would rather walk every job of that name in id order (for the
+            # ORDER BY), thousands in a ledger of a million jobs
+            where.append("name = ?" if run is None else "+name = ?")
             args.append(name)
         if script_path is not None:
             where.append("script_path = ?")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Callable
 
 from ..engine.protocol import JobRequest
+from ..ledger.changes import changes_nothing
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
 from ..platforms.model import Platform
@@ -54,11 +55,16 @@ def record_reply(
     (the status command reports it)."""
     now = datetime.now(UTC)
     looks: dict[int, tuple[Look, Rules]] = {}
+    by_runner: dict[str, Rules] = {}  # one per runner: its time is formatted once
     for job in batch:
         line = reply.replies.get(job.ref)
         if line is not None and stamps is not None:
             line = stamps.resolve(job.id, line)
-        rules = Rules(now, requeue_signals(job.runner), platform.command_timeout * 2)
+        rules = by_runner.get(job.runner)
+        if rules is None:
+            rules = by_runner[job.runner] = Rules(
+                now, requeue_signals(job.runner), platform.command_timeout * 2
+            )
         look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
         if observe is not None:
             observe(job.id, look)
@@ -66,7 +72,12 @@ def record_reply(
     fresh: dict[int, JobRecord] = {}
     jobs = batch
     for _ in range(STALE_RETRIES):
-        updates = [u for j in jobs if (u := judge(j, *looks[j.id])) is not None]
+        # a poll of thousands of unchanged jobs writes nothing and reads nothing back
+        updates = [
+            u
+            for j in jobs
+            if (u := judge(j, *looks[j.id])) is not None and not changes_nothing(j, u)
+        ]
         if not updates:
             break
         report = ledger.apply(updates)

@@ -16,6 +16,7 @@ from jobrelay.runners.directives import DirectiveError, Directives, read_directi
 
 from .errors import ConfigError
 from .model import LOCALHOST, Platform, Selection, TransportKind, embedded_default
+from .rates import Rate, parse_rate
 
 ENV_CONFIG = "JOBRELAY_CONFIG"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -214,6 +215,13 @@ def _python(raw: object) -> tuple[str, ...]:
     return _strings(raw)
 
 
+def _rate(raw: object) -> Rate:
+    try:
+        return parse_rate(_string(raw))
+    except ValueError as exc:
+        raise _Problem(str(exc)) from None
+
+
 def _directives(raw: object) -> Directives:
     if not isinstance(raw, dict):
         raise _Problem(f"must be a table, got {_type(raw)}")
@@ -248,4 +256,11 @@ _READERS: dict[str, Callable[[object], Any]] = {
     "submit_retry_budget": _int(0),
     "kill_grace": _seconds(0.0),
     "kill_timeout": _seconds(1.0),
+    "runner_queries": _rate,
+    "ssh_connections": _rate,
+    "submit_rate": _rate,
+    "endpoint": lambda raw: _string(raw, NAME_RE, "endpoint name"),
+    "poll_submitted": _seconds(0.05),
+    "poll_running": _seconds(0.05),
+    "poll_near_limit": _seconds(0.05),
 }

@@ -80,6 +80,8 @@ class SubmitRequest:
 class SubmitOutcome:
     runner_id: Optional[str]
     error: Optional[str] = None
+    # the submit command timed out: the runner may have the job all the same
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -308,6 +310,8 @@ class BatchRunner(Runner):
             cwd="/" if self.options.remote_files else job.job_dir,
             timeout=self.options.command_timeout,
         )
+        if result.timed_out:
+            return SubmitOutcome(None, result.describe(), uncertain=True)
         if not result.ok:
             return SubmitOutcome(None, result.describe())
         runner_id = self.parse_submit(result.stdout)
