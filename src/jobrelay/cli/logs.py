@@ -36,7 +36,8 @@ async def logs(controller: Controller, args: argparse.Namespace) -> int:
         # whether it was final before this look: then the look saw all it wrote
         ended = job.state.is_final
         try:
-            data = await fetch_log(controller, job, name, missing_ok=args.follow)
+            # a final job wrote its output: missing now is an error, not "nothing yet"
+            data = await fetch_log(controller, job, name, missing_ok=args.follow and not ended)
         except LogUnavailable as exc:
             say(str(exc))
             return JOBS
@@ -66,7 +67,12 @@ async def fetch_log(
         except FileNotFoundError:
             if missing_ok:
                 return b""
-            raise LogUnavailable(f"job {job.ref}: no {filename} (yet) at {path}") from None
+            why = (
+                f"is {job.state.value}: its {filename} is gone (its job dir tidied?)"
+                if job.state.is_final
+                else f"no {filename} yet"
+            )
+            raise LogUnavailable(f"job {job.ref} {why} at {path}") from None
         except OSError as exc:
             raise LogUnavailable(f"job {job.ref}: cannot read {path}: {exc.strerror}") from exc
     target = controller.home / "logs" / rel

@@ -83,7 +83,7 @@ def _submit(p: argparse.ArgumentParser) -> None:
         default=[],
         help="job name; once per SCRIPT, in order (default: the script's file name)",
     )
-    add_run(p, "run to put the jobs in (default: default)", default="default")
+    add_run(p, "run to put the jobs in (default: default)", default="default", new=True)
     p.add_argument(
         "-d",
         "--directive",
@@ -178,7 +178,7 @@ def _watch(p: argparse.ArgumentParser) -> None:
 def _install(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="file, dir or glob under --from")
     p.add_argument("--platform", metavar="P", required=True, help="whose install target")
-    add_run(p, "into <run_root>/R (default: default)", default="default")
+    add_run(p, "into <run_root>/R (default: default)", default="default", new=True)
     p.add_argument(
         "--from", metavar="DIR", dest="source", default=".", help="source dir (default: .)"
     )
@@ -192,7 +192,7 @@ def _install(p: argparse.ArgumentParser) -> None:
 
 
 def _tidy(p: argparse.ArgumentParser) -> None:
-    add_run(p, "the run whose dirs to remove (required)")
+    add_run(p, "the run whose dirs to remove", required=True)
     p.add_argument("--force", action="store_true", help="even with jobs not final")
 
 
@@ -258,6 +258,15 @@ def build(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         add_config(c)
         c.set_defaults(run_command=command.run)
     return p
+
+
+def command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The sub-parser of command ``name`` (for its own usage in an error)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    return parser
 
 
 def chosen_command(argv: Sequence[str]) -> str | None:
