@@ -213,7 +213,7 @@ def report_text(report: Report) -> str:
         rows.append(("ecFlow", p(report.told.detail)))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
-    lines.append("messages" + ("" if report.messages else "  -"))
+    lines.append("messages".ljust(width) + ("" if report.messages else "  -"))
     lines.extend(f"  {p(m)}" for m in report.messages)
     return "\n".join(lines) + "\n"
 
