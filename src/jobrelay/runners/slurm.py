@@ -10,7 +10,9 @@ Facts this module relies on (Slurm 22.05, man pages + the test cluster):
 - ``squeue -M a,b`` prints a ``CLUSTER: name`` line (and, without ``-h``,
   a column header) before each cluster's jobs; with ``-h`` it prints neither,
   so clustered polls run without ``-h``.
-- ``squeue -O exit_code`` is the raw wait status (768 = exit 3).
+- ``squeue -O exit_code`` is the raw wait status (768 = exit 3), known from
+  COMPLETING on (the batch script has ended; a job whose node's slurmd died
+  stays COMPLETING, reason JobLaunchFailure, until slurmd is back).
 - ``sacct -X -P`` ``ExitCode`` is "code:signal"; ``State`` may read
   "CANCELLED by 1001".
 - Plain ``scancel`` sends SIGCONT+SIGTERM to all of a running job's processes
@@ -56,7 +58,9 @@ STATES: Mapping[str, RunnerState] = {
     "RESV_DEL_HOLD": P,
     "SPECIAL_EXIT": P,  # requeued and held
     "RUNNING": R,
-    "COMPLETING": R,
+    # the batch script has ended (its wait status is known); cleanup goes on, and
+    # on a node whose slurmd died it stays COMPLETING until the node is back
+    "COMPLETING": D,
     "SUSPENDED": R,
     "STOPPED": R,
     "RESIZING": R,
