@@ -31,6 +31,7 @@ class NetnsHost:
     dir: Path
     alias: str = "nshost"
     i: int = field(default_factory=lambda: random.randint(40, 63))
+    added_route: bool = False
 
     def __post_init__(self) -> None:
         self.ns, self.veth = f"rjfns{self.i}", f"rjvf{self.i}"  # "rjv*": netns.sh's route rule
@@ -39,7 +40,9 @@ class NetnsHost:
         self.ssh_config = self.dir / "ssh_config"
 
     def up(self) -> None:
-        if CATCH_ALL[1] not in ip("route", "show").stdout:
+        # packets for the test range never leave by the default route while cut
+        self.added_route = CATCH_ALL[1] not in ip("route", "show").stdout
+        if self.added_route:
             ip("route", "add", *CATCH_ALL)
         ip("netns", "add", self.ns)
         ip("link", "add", self.veth, "type", "veth", "peer", "name", f"{self.veth}p")
@@ -88,5 +91,6 @@ class NetnsHost:
             subprocess.run(["kill", pidfile.read_text().strip()], check=False)
         ip("netns", "del", self.ns, check=False)  # its background jobs (ours) live on outside
         ip("link", "del", self.veth, check=False)
-        if not any(x.startswith("rjv") for x in ip("-br", "link").stdout.split()):
+        others = any(x.startswith("rj") for x in ip("-br", "link").stdout.split())
+        if self.added_route and not others:  # another's namespaces may need it
             ip("route", "del", *CATCH_ALL, check=False)
