@@ -20,8 +20,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import Infra
+from conftest import Infra, require
 from job_dirs import wait_for
+from ssh_harness import SshCli, ssh_platform, unique_root
 
 
 def free_port(address: str) -> int:
@@ -163,3 +164,12 @@ class ReplyHold:
 def kill_masters(controller: int) -> None:
     for pid in wait_for(lambda: masters(controller), "the controller's ssh master"):
         os.kill(pid, signal.SIGKILL)
+
+
+def slurm_over_ssh(tmp: Path, infra: Infra, **keys: object) -> SshCli:
+    """Platform ``hpc``: Slurm (cluster rjtest) through host1, a run root of its own."""
+    require(infra, "ssh")
+    require(infra, "slurm")
+    root = unique_root()
+    toml = ssh_platform("hpc", ["host1"], "t1", infra, f"~/{root}", runner="slurm", **keys)
+    return SshCli(tmp, infra, toml, root)

@@ -19,30 +19,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Infra, require
-from fault_harness import Markers, account, code_of, jobs_file, markers, settle
+from conftest import Infra
+from fault_harness import Markers, account, code_of, jobs_file, settle
+from fault_sshd import slurm_over_ssh
 from job_dirs import wait_for
-from ssh_harness import SshCli, ssh_platform, unique_root
+from ssh_harness import SshCli
 
 JOBS = 500
 
 
 @pytest.fixture
-def marks() -> Iterator[Markers]:
-    with markers() as m:
-        yield m
-
-
-@pytest.fixture
 def cli(tmp_path: Path, infra: Infra) -> Iterator[SshCli]:
-    require(infra, "ssh")
-    require(infra, "slurm")
-    root = unique_root()
-    toml = ssh_platform(
-        "hpc", ["host1"], "t1", infra, f"~/{root}", runner="slurm", max_batch=50,
-        command_timeout=15,  # a cut submission is judged after 2 x this
-    )  # fmt: skip
-    c = SshCli(tmp_path, infra, toml, root)
+    # batches of 50; a cut submission is judged after 2 x command_timeout
+    c = slurm_over_ssh(tmp_path, infra, max_batch=50, command_timeout=15)
     yield c
     c.cleanup()  # the jobs are trivial: settled or gone by now
 

@@ -12,19 +12,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from cli_harness import Cli, local_cli
-from fault_harness import Markers, account, code_of, jobs_file, key, markers, settle
-
-
-@pytest.fixture
-def marks() -> Iterator[Markers]:
-    with markers() as m:
-        yield m
+from fault_harness import Markers, account, code_of, jobs_file, key, settle
 
 
 def submit_waiting(cli: Cli, tmp: Path, marks: Markers, n: int, tag: str) -> list[dict[str, Any]]:

@@ -20,19 +20,13 @@ from pathlib import Path
 import pytest
 from cli_harness import Cli, local_cli
 from conftest import Infra, require, require_that
-from fault_harness import FINAL, Markers, account, code_of, jobs_file, key, markers, settle
+from fault_harness import FINAL, Markers, account, code_of, jobs_file, key, settle
 from job_dirs import wait_for
 
 SUICIDE = (
     'kill -KILL "$(sed -n "s/^JOB_PID=//p" job.status | tail -n 1)"\n'
     "kill -KILL $$"  # the wrapper is gone: the script ends itself the same way
 )
-
-
-@pytest.fixture
-def marks() -> Iterator[Markers]:
-    with markers() as m:
-        yield m
 
 
 @pytest.fixture(params=["background", "at"])

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Infra, require, require_that
-from fault_harness import Markers, account, code_of, jobs_file, markers, settle
+from fault_harness import Markers, account, code_of, jobs_file, settle
 from fault_netns import NetnsHost
 from job_dirs import wait_for
 from ssh_harness import SshCli, ssh_platform, unique_root
@@ -43,12 +43,6 @@ def nshost(tmp_path: Path, infra: Infra) -> Iterator[NetnsHost]:
         yield host
     finally:
         host.down()
-
-
-@pytest.fixture
-def marks() -> Iterator[Markers]:
-    with markers() as m:
-        yield m
 
 
 @pytest.fixture

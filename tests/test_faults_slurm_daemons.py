@@ -24,11 +24,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Infra, require
-from fault_harness import Markers, account, code_of, disruptive, jobs_file, key, markers, settle
-from fault_sshd import children, cmdline
+from conftest import Infra
+from fault_harness import Markers, account, code_of, disruptive, jobs_file, key, settle
+from fault_sshd import children, cmdline, slurm_over_ssh
 from job_dirs import wait_for
-from ssh_harness import SshCli, ssh_platform, unique_root
+from ssh_harness import SshCli
 
 ROOT = Path(__file__).resolve().parent.parent
 SLURMCTL = ROOT / "tests" / "infra" / "slurmctl.sh"
@@ -40,18 +40,8 @@ def slurmctl(action: str) -> None:
 
 
 @pytest.fixture
-def marks() -> Iterator[Markers]:
-    with markers() as m:
-        yield m
-
-
-@pytest.fixture
 def cli(tmp_path: Path, infra: Infra) -> Iterator[SshCli]:
-    require(infra, "ssh")
-    require(infra, "slurm")
-    root = unique_root()
-    toml = ssh_platform("hpc", ["host1"], "t1", infra, f"~/{root}", runner="slurm")
-    c = SshCli(tmp_path, infra, toml, root)
+    c = slurm_over_ssh(tmp_path, infra)
     yield c
     c.cleanup()
 

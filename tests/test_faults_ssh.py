@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Infra, require
-from fault_harness import Markers, account, code_of, jobs_file, markers, settle
+from fault_harness import Markers, account, code_of, jobs_file, settle
 from fault_sshd import PrivateSshd, ReplyHold, kill_masters
 from ssh_harness import SshCli, ssh_platform, unique_root
 
@@ -33,21 +33,25 @@ def sshd(tmp_path: Path, infra: Infra) -> Iterator[PrivateSshd]:
 
 
 @pytest.fixture
-def marks() -> Iterator[Markers]:
-    with markers() as m:
-        yield m
-
-
 def fault_cli(
-    tmp: Path, infra: Infra, sshd: PrivateSshd, hold: ReplyHold, hosts: list[str]
-) -> SshCli:
-    root = unique_root()
-    toml = ssh_platform(
-        "f", hosts, "t1", infra, f"~/{root}", max_batch=5, python=[str(hold.hook)],
-        ssh_command=["ssh", "-F", str(sshd.ssh_config), "-oConnectTimeout=5"],
-        submit_retry_budget=3, bad_host_ttl=5,
-    )  # fmt: skip
-    return SshCli(tmp, infra, toml, root)
+    tmp_path: Path, infra: Infra, sshd: PrivateSshd, hold: ReplyHold
+) -> Iterator[Callable[[list[str]], SshCli]]:
+    """Makes the CLI of platform ``f`` over ``hosts``; cleans up after the test."""
+    made: list[SshCli] = []
+
+    def make(hosts: list[str]) -> SshCli:
+        root = unique_root()
+        toml = ssh_platform(
+            "f", hosts, "t1", infra, f"~/{root}", max_batch=5, python=[str(hold.hook)],
+            ssh_command=["ssh", "-F", str(sshd.ssh_config), "-oConnectTimeout=5"],
+            submit_retry_budget=3, bad_host_ttl=5,
+        )  # fmt: skip
+        made.append(SshCli(tmp_path, infra, toml, root))
+        return made[-1]
+
+    yield make
+    for cli in made:
+        cli.cleanup()
 
 
 def start(cli: SshCli, *args: str) -> subprocess.Popen[str]:
@@ -72,58 +76,52 @@ def hold(marks: Markers) -> ReplyHold:
     return ReplyHold(marks.dir)
 
 
+def held(
+    cli: SshCli, hold: ReplyHold, damage: Callable[[int], None], *args: str
+) -> list[dict[str, Any]]:
+    """Run a CLI command; once the host did its work and the reply is held,
+    do ``damage`` (given the controller's pid), then let the reply go."""
+    hold.arm()
+    proc = start(cli, *args)
+    hold.wait_held()
+    damage(proc.pid)
+    hold.release()
+    return finish(proc)
+
+
 def test_master_killed_in_the_middle_of_a_submit_batch(
-    tmp_path: Path, infra: Infra, sshd: PrivateSshd, hold: ReplyHold, marks: Markers
+    tmp_path: Path, fault_cli: Callable[[list[str]], SshCli], hold: ReplyHold, marks: Markers
 ) -> None:
-    cli = fault_cli(tmp_path, infra, sshd, hold, ["fhost"])
-    try:
-        hold.arm()
-        proc = start(cli, "submit", "--platform", "f", "--run", "m", "--jobs",
-                     str(jobs_file(tmp_path, batch(marks, 20))))  # fmt: skip
-        hold.wait_held()
-        kill_masters(proc.pid)
-        hold.release()
-        finish(proc)
-        account(settle(cli, "m"), marks)
-    finally:
-        cli.cleanup()
+    cli = fault_cli(["fhost"])
+    listing = str(jobs_file(tmp_path, batch(marks, 20)))
+    held(cli, hold, kill_masters, "submit", "--platform", "f", "--run", "m", "--jobs", listing)
+    account(settle(cli, "m"), marks)
 
 
 def test_master_killed_in_the_middle_of_a_poll(
-    tmp_path: Path, infra: Infra, sshd: PrivateSshd, hold: ReplyHold, marks: Markers
+    tmp_path: Path, fault_cli: Callable[[list[str]], SshCli], hold: ReplyHold, marks: Markers
 ) -> None:
-    cli = fault_cli(tmp_path, infra, sshd, hold, ["fhost"])
+    cli = fault_cli(["fhost"])
     go = marks.dir / "go"
-    try:
-        listing = jobs_file(tmp_path, batch(marks, 12, f"while [ ! -e {go} ]; do sleep 0.1; done"))
-        cli.json("submit", "--platform", "f", "--run", "p", "--jobs", str(listing))
-        go.touch()  # they end while the poll is cut
-        hold.arm()
-        proc = start(cli, "poll", "--run", "p")
-        hold.wait_held()
-        kill_masters(proc.pid)
-        hold.release()
-        cut = finish(proc)
-        assert all(j["state"] != "lost" for j in cut), cut
-        account(settle(cli, "p"), marks)
-    finally:
-        cli.cleanup()
+    listing = jobs_file(tmp_path, batch(marks, 12, f"while [ ! -e {go} ]; do sleep 0.1; done"))
+    cli.json("submit", "--platform", "f", "--run", "p", "--jobs", str(listing))
+    go.touch()  # they end while the poll is cut
+    cut = held(cli, hold, kill_masters, "poll", "--run", "p")
+    assert all(j["state"] != "lost" for j in cut), cut
+    account(settle(cli, "p"), marks)
 
 
 def test_sshd_stopped_in_the_middle_of_a_batch_other_host_takes_over(
-    tmp_path: Path, infra: Infra, sshd: PrivateSshd, hold: ReplyHold, marks: Markers
+    tmp_path: Path,
+    fault_cli: Callable[[list[str]], SshCli],
+    sshd: PrivateSshd,
+    hold: ReplyHold,
+    marks: Markers,
 ) -> None:
-    cli = fault_cli(tmp_path, infra, sshd, hold, ["fhost", "host1"])
-    try:
-        hold.arm()
-        proc = start(cli, "submit", "--platform", "f", "--run", "s", "--jobs",
-                     str(jobs_file(tmp_path, batch(marks, 20))))  # fmt: skip
-        hold.wait_held()
-        sshd.stop()
-        hold.release()
-        submitted = finish(proc)
-        assert {j["host"] for j in submitted} >= {"host1"}, submitted
-        sshd.start()  # the background jobs it started are polled there
-        account(settle(cli, "s"), marks)
-    finally:
-        cli.cleanup()
+    cli = fault_cli(["fhost", "host1"])
+    listing = str(jobs_file(tmp_path, batch(marks, 20)))
+    stop = lambda _: sshd.stop()  # noqa: E731
+    submitted = held(cli, hold, stop, "submit", "--platform", "f", "--run", "s", "--jobs", listing)
+    assert {j["host"] for j in submitted} >= {"host1"}, submitted
+    sshd.start()  # the background jobs it started are polled there
+    account(settle(cli, "s"), marks)

@@ -10,12 +10,11 @@ Every job must still end with the exit it wrote in its marker, once.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_harness import local_cli
-from fault_harness import Markers, account, code_of, jobs_file, markers, settle
+from fault_harness import Markers, account, code_of, jobs_file, settle
 
 from jobrelay.status.reader import parse_status
 
@@ -36,12 +35,6 @@ def blob(marks: Markers) -> Path:
     path.write_bytes(bytes(rng.choice(b"\n=\xff\xc3AZ_ 0\x00") for _ in range(4000)))
     path.chmod(0o644)
     return path
-
-
-@pytest.fixture
-def marks() -> Iterator[Markers]:
-    with markers() as m:
-        yield m
 
 
 def damaging_jobs(marks: Markers, rounds: int) -> list[tuple[str, str]]:
