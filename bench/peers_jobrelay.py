@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from jobrelay.engine.protocol import JobRequest  # noqa: E402
 from jobrelay.ledger.records import JobRecord  # noqa: E402
 from jobrelay.ledger.store import Ledger  # noqa: E402
-from jobrelay.manager.agentcall import AgentCaller, AgentReply  # noqa: E402
+from jobrelay.manager.agent_reply import AgentReply  # noqa: E402
+from jobrelay.manager.agentcall import AgentCaller  # noqa: E402
 from jobrelay.manager.controller import Controller, SubmitItem  # noqa: E402
 from jobrelay.platforms.config import load_platforms  # noqa: E402
 

@@ -27,7 +27,7 @@ class Cli:
         return env
 
     def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "jobrelay.cli.main", *args]
+        return [sys.executable, "-m", "jobrelay", *args]
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 300, stdin: str | None = None

@@ -22,7 +22,8 @@ from job_dirs import live_session, wait_for
 from jobrelay.engine.protocol import JobReply, JobRequest
 from jobrelay.ledger.records import EventKind, JobRecord
 from jobrelay.ledger.store import Ledger
-from jobrelay.manager.agentcall import AgentReply, HostCaller
+from jobrelay.manager.agent_reply import AgentReply
+from jobrelay.manager.agentcall import HostCaller
 from jobrelay.manager.controller import Controller, SubmitItem
 from jobrelay.manager.stamps import UNCHANGED_WITHOUT_READ, StatusStamps
 from jobrelay.platforms.config import parse_platform

@@ -24,7 +24,7 @@ from conftest import Infra
 from sshfree_harness import SshFreeHost, sshfree_host
 
 from jobrelay.engine.protocol import JobRequest
-from jobrelay.manager.agentcall import AgentReply
+from jobrelay.manager.agent_reply import AgentReply
 from jobrelay.manager.sshfree import SshFreeCaller
 from jobrelay.platforms.connect import transport_for
 from jobrelay.platforms.model import Platform, TransportKind

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from dataclasses import field as field
     from dataclasses import fields as fields
     from dataclasses import replace as replace
+
+    def use_light() -> None: ...
 else:
     _LIGHT = []  # non-empty: build with the stand-in
 

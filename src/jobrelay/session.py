@@ -11,10 +11,10 @@ and closes connections (SSH masters) on the way out.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from .host_dataclasses import dataclass
 from .ledger.store import Ledger
 from .manager.controller import Controller
 from .platforms.config import load_platforms

@@ -8,9 +8,9 @@ from __future__ import annotations
 import enum
 import sqlite3
 from collections import Counter
-from dataclasses import replace
 from typing import Any, Dict, Optional, Tuple
 
+from ..host_dataclasses import replace
 from ..states import JobState
 from .records import EventKind, JobRecord, JobUpdate, Keep
 

@@ -7,9 +7,9 @@ dicts stay inside ``store``.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Tuple, Union
 
+from ..host_dataclasses import dataclass, field
 from ..states import JobState
 from ..status.facts import Message
 

@@ -9,9 +9,8 @@ running there (``serving_agent.py``) instead of a new agent process.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from .. import __version__
 from ..engine.protocol import (
@@ -25,24 +24,13 @@ from ..engine.protocol import (
 from ..platforms.model import Platform
 from ..transport.base import Transport
 from ..zipapps import build_agent
+from .agent_reply import AgentReply
+from .in_process import runner_options
 from .install import AGENT_DIR, Installer, runs_of
 from .serving_agent import ServingAgent
 
 MISSING_AGENT_MARKERS = ("can't open file", "No such file or directory")
 SESSION_VERBS = ("poll", "kill")  # safe to repeat one-shot if a session dies mid-answer
-
-
-@dataclass(frozen=True)
-class AgentReply:
-    """What came back from one agent call."""
-
-    host: str
-    replies: dict[str, JobReply] = field(default_factory=dict)  # job ref -> its line
-    complete: bool = False  # the closing line arrived
-    unreachable: bool = False  # the host could not be reached (ssh 255, timeout)
-    error: str | None = None  # why the call as a whole failed
-    agent_version: str | None = None
-    not_started: bool = False  # the agent never ran (its install failed): nothing was done
 
 
 class HostCaller(Protocol):
@@ -209,22 +197,6 @@ class AgentCaller:
             )
         self.installs += 1
         return None
-
-
-def runner_options(platform: Platform) -> dict[str, Any]:
-    """The RunnerOptions fields the agent gets for this platform."""
-    # A runner command gets half the call's time: a hung squeue is timed out
-    # and reported by the agent, not mistaken for an unreachable host.
-    options: dict[str, Any] = {
-        "command_timeout": platform.command_timeout / 2,
-        "kill_grace": platform.kill_grace,
-        "kill_timeout": platform.kill_timeout,
-    }
-    if platform.cluster:
-        options["cluster"] = platform.cluster
-    if platform.runner_prefix:
-        options["command_prefix"] = list(platform.runner_prefix)
-    return options
 
 
 def parse_lines(host: str, stdout: str) -> AgentReply:

@@ -22,12 +22,13 @@ import shlex
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from ..host_dataclasses import asdict, dataclass
 from ..runners.proc_stat import parse_proc_stat, read_proc_stat
-from ..transport.ssh import DEFAULT_SSH_COMMAND, SshTransport
+from ..transport.ssh import SshTransport
+from ..transport.ssh_command import DEFAULT_SSH_COMMAND
 
 CHECK_TIMEOUT = 30.0
 

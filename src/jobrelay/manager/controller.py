@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..engine.protocol import JobRequest
+from ..host_dataclasses import dataclass, field
 from ..ledger.records import JobRecord, JobSpec, JobUpdate
 from ..ledger.store import Ledger
 from ..platforms.connect import transport_for
@@ -23,9 +23,11 @@ from ..runners.directives import Directives
 from ..runners.registry import RunnerLoadError, runner_class
 from ..states import JobState
 from ..transport.base import Transport
-from .agentcall import AgentCaller, AgentReply, HostCaller
+from .agent_reply import AgentReply
+from .agentcall import AgentCaller, HostCaller
 from .job_directives import refusal_text, settle
 from .judge import Look, Rules, judge
+from .recording import job_request, record_reply
 from .sshfree import SshFreeCaller, SshFreeError
 from .stamps import StatusStamps
 
@@ -121,15 +123,7 @@ class Controller:
             return await first_answer(self.picker(platform), hosts, attempt, unreachable)
 
     def _request(self, job: JobRecord) -> JobRequest:
-        """A job as poll and kill ask about it: its dir, its submission, and what
-        the ledger knows of its runner."""
-        return JobRequest(
-            job=job.ref,
-            dir=job.job_dir,
-            runner=job.runner,
-            runner_id=job.runner_id or "",
-            identity=self.ledger.identity(job),
-        )
+        return job_request(self.ledger, job)
 
     # -- submit -----------------------------------------------------------
     async def submit(
@@ -285,22 +279,7 @@ class Controller:
         if verb == "poll":
             requests = [self.stamps.request(j.id, r) for j, r in zip(batch, requests, strict=True)]
         reply = await self._call(platform, hosts, verb, requests)
-        now = datetime.now(UTC)
-        updates = []
-        for job in batch:
-            line = reply.replies.get(job.ref)
-            if line is not None:
-                line = self.stamps.resolve(job.id, line)
-            rules = Rules(now, _requeue_signals(job.runner), platform.command_timeout * 2)
-            look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
-            update = judge(job, look, rules)
-            if update is not None:
-                updates.append(update)
-        fresh = self.ledger.apply(updates).jobs if updates else {}
-        self.stamps.forget([i for i, job in fresh.items() if job.state.is_final])
-        if progress:
-            progress(len(batch))
-        return dict(fresh)
+        return record_reply(self.ledger, platform, verb, batch, reply, self.stamps, progress)
 
 
 def make_caller(platform: Platform, transport: Transport, home: Path) -> HostCaller:
@@ -321,13 +300,6 @@ def _group_key(platform: Platform, job: JobRecord) -> tuple[str, str]:
     if bound and job.host:
         return platform.name, f"host:{job.host}"
     return platform.name, f"target:{job.install_target}"
-
-
-def _requeue_signals(runner: str) -> frozenset[str]:
-    try:
-        return runner_class(runner).preemption_signals
-    except RunnerLoadError:
-        return frozenset()
 
 
 def _chunks(jobs: list[JobRecord], size: int) -> list[list[JobRecord]]:

@@ -23,10 +23,10 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..host_dataclasses import dataclass
 from ..json_state import JsonState
 from ..platforms.model import Platform
 from ..transport.base import CommandOutcome, Transport

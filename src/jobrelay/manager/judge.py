@@ -20,10 +20,10 @@ No I/O and no clock: the caller passes the time in ``Rules``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..engine.protocol import JobReply
+from ..host_dataclasses import dataclass, replace
 from ..ledger.records import KEEP, EventKind, EventNote, JobRecord, JobUpdate, Keep
 from ..states import JobState
 from ..status.facts import StatusFacts

@@ -27,9 +27,9 @@ table of tests/test_judge.py. Precedence, first match wins:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import FrozenSet, Optional
 
+from ..host_dataclasses import dataclass, replace
 from ..ledger.records import ExitSource, JobRecord
 from ..runners.base import RunnerJobInfo, RunnerState
 from ..states import JobState

@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from dataclasses import dataclass
 
+from ..host_dataclasses import dataclass
 from ..processes import kill_group
 
 CLOSING_MARK = b'"end":true'  # only the closing line has this key: JSON escapes quotes in values

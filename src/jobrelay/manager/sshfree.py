@@ -33,6 +33,7 @@ from ..agent.jobdirs import JobDirError, check_job_dir_text
 from ..engine.jobhost import HostTrouble, JobFiles, JobHost, Slot
 from ..engine.protocol import JobReply, JobRequest
 from ..engine.verbs import Engine
+from ..host_dataclasses import replace
 from ..jobscript.assemble import write_job_files
 from ..platforms.model import Platform
 from ..runners.base import BatchRunner, RunnerOptions
@@ -41,7 +42,7 @@ from ..status import keys
 from ..status.facts import StatusFacts
 from ..status.reader import append_lines, format_line, parse_status, read_status_file
 from ..transport.base import Transport
-from .agentcall import AgentReply
+from .agent_reply import AgentReply
 
 VERSION = f"ssh-free-{__version__}"
 T = TypeVar("T")
@@ -117,7 +118,6 @@ class MirrorJobHost(JobHost):
         self.host_lines: dict[str, bytes] = {}  # job dir -> its host file, as last pulled
 
     def runner_options(self, options: RunnerOptions) -> RunnerOptions:
-        from dataclasses import replace
 
         return replace(options, remote_files=True)
 
@@ -172,8 +172,6 @@ class MirrorJobHost(JobHost):
         facts = read_status_file(str(path), added=added.read_bytes() if added.exists() else b"")
         self.host_lines[slot.req.dir] = path.read_bytes()
         if facts.runner_id is None and slot.req.runner_id:
-            from dataclasses import replace
-
             facts = replace(facts, runner_id=slot.req.runner_id)
         return facts
 

@@ -12,9 +12,8 @@ Kept in memory only: a new controller reads every file once, then skips.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 from ..engine.protocol import JobReply, JobRequest
+from ..host_dataclasses import dataclass, replace
 from ..status.facts import StatusFacts
 
 UNCHANGED_WITHOUT_READ = (

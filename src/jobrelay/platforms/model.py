@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 
 from jobrelay.runners.base import Directives
-from jobrelay.transport.ssh import DEFAULT_SSH_COMMAND
+from jobrelay.transport.ssh_command import DEFAULT_SSH_COMMAND
+
+from ..host_dataclasses import dataclass, field
 
 DEFAULT_RSYNC_COMMAND = ("rsync",)
 DEFAULT_RUN_ROOT = "~/jobrelay-run"

@@ -146,8 +146,11 @@ class BackgroundRunner(Runner):
             if runner_id not in left:
                 outcomes[runner_id] = KillOutcome(runner_id, True, "terminated")
         if left:
-            for members in left.values():
-                for group in {m.pgrp for m in members}:
+            for runner_id, members in left.items():
+                # The wrapper's group first: killed before its script, it cannot
+                # record the script's KILL as the end of a TERM it forwarded.
+                sid = pending[runner_id]
+                for group in sorted({m.pgrp for m in members}, key=lambda g: g != sid):
                     _signal_group(group, signal.SIGKILL)
             still = _wait_gone({rid: pending[rid] for rid in left}, KILL_SETTLE)
             for runner_id in left:

@@ -1,8 +1,6 @@
-"""transport layer: run commands on job hosts and move files (local, ssh, rsync, ssh-free)."""
+"""transport layer: run commands on job hosts and move files (local, ssh, rsync, ssh-free).
 
-from .base import CommandOutcome, Transport
-from .local import LocalTransport
-from .ssh import SshTransport
-from .sshfree import SshFreeTransport
-
-__all__ = ["CommandOutcome", "LocalTransport", "SshFreeTransport", "SshTransport", "Transport"]
+Import the module you need (``transport.ssh``, ``transport.local``...): the
+package itself imports nothing, so reading a platform's settings does not
+bring in asyncio.
+"""

@@ -21,8 +21,8 @@ from .base import CommandOutcome, Transport, check_rel_paths
 from .control_dir import make_control_dir
 from .quoting import remote_command_line
 from .rsync import files_from, pull_argv, push_argv
+from .ssh_command import DEFAULT_SSH_COMMAND
 
-DEFAULT_SSH_COMMAND = ("ssh", "-oBatchMode=yes", "-oConnectTimeout=10")
 SSH_FAILURE = 255  # ssh's own exit status: it could not connect or authenticate
 #: rsync's exit when its ssh died before the transfer began: 255 or, when
 #: rsync wrote to the pipe first (a race), 12 "error in rsync protocol data stream"
