@@ -51,6 +51,8 @@ def test_a_job_that_kill_9s_itself(cli: Cli, tmp_path: Path, marks: Markers) -> 
 # The job fills its status file up to a page boundary with one message: a
 # tmpfs appends within a page it already has, so only then is it refused.
 PAD_TO_PAGE = (
+    # after the agent's last submit line, which may come after the job started
+    "until grep -q '^JOB_RUNNER_ID=' job.status; do sleep 0.05; done\n"
     "s=$(stat -c %s job.status); p=$((8192 - s % 4096))\n"
     "printf 'JOB_MESSAGE=2026-01-01T00:00:00Z|INFO|%s\\n'"
     ' "$(head -c $((p - 39)) /dev/zero | tr "\\0" x)" >> job.status'
