@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 from cli_harness import local_cli
+from conftest import Infra
 from fault_harness import Markers, account, code_of, jobs_file, settle
+from fault_sshd import slurm_over_ssh
 
 from jobrelay.status.reader import parse_status
 
@@ -72,3 +74,15 @@ def test_a_line_cut_short_does_not_swallow_the_next(data: bytes) -> None:
 def test_a_message_text_is_never_split() -> None:
     facts = parse_status(b"JOB_MESSAGE=t|INFO|see JOB_EXIT=succeeded\n")
     assert facts.exit is None and facts.messages[0].text == "see JOB_EXIT=succeeded"
+
+
+def test_damaged_status_files_slurm_over_ssh(tmp_path: Path, infra: Infra, marks: Markers) -> None:
+    """The same damage on Slurm jobs through host1: a file that lost its runner
+    id is asked about by the controller's, and the ends read true."""
+    cli = slurm_over_ssh(tmp_path, infra)
+    try:
+        listing = jobs_file(tmp_path, damaging_jobs(marks, 1))
+        cli.json("submit", "--platform", "hpc", "--run", "dmg", "--jobs", str(listing))
+        account(settle(cli, "dmg"), marks)
+    finally:
+        cli.cleanup()
