@@ -56,6 +56,15 @@ class Markers:
             f"exit {code}\n"
         )
 
+    @property
+    def go(self) -> Path:
+        return self.dir / "go"
+
+    def gate(self) -> str:
+        """Job text that waits until the test touches ``go`` (or, the test
+        over, the marker dir is gone: a failed test leaves no job running)."""
+        return f"while [ -d {self.dir} ] && [ ! -e {self.go} ]; do sleep 0.1; done"
+
     def lines(self) -> list[list[str]]:
         return [line.split() for line in self.path.read_text().splitlines() if line.strip()]
 

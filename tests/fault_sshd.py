@@ -166,10 +166,26 @@ def kill_masters(controller: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+class SlurmSshCli(SshCli):
+    """Its cleanup first cancels what it left on Slurm (a failed test's jobs)."""
+
+    def cleanup(self) -> None:
+        env = {**os.environ, "SLURM_CONF": str(self.infra.data["slurm"]["conf"])}
+        listing = subprocess.run(
+            ["squeue", "-h", "-o", "%i %Z"], env=env, capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        root = f"{self.host_root('host1')}/"
+        ids = [x.split()[0] for x in listing.stdout.splitlines() if root in x]
+        if ids:
+            subprocess.run(["scancel", *ids], env=env, timeout=60, check=False)
+        super().cleanup()
+
+
 def slurm_over_ssh(tmp: Path, infra: Infra, **keys: object) -> SshCli:
     """Platform ``hpc``: Slurm (cluster rjtest) through host1, a run root of its own."""
     require(infra, "ssh")
     require(infra, "slurm")
     root = unique_root()
     toml = ssh_platform("hpc", ["host1"], "t1", infra, f"~/{root}", runner="slurm", **keys)
-    return SshCli(tmp, infra, toml, root)
+    return SlurmSshCli(tmp, infra, toml, root)

@@ -3,7 +3,8 @@
 
 - one ledger, two processes: both kill the same jobs and both poll while
   the kills run; each killed job is killed once and reads `killed`, the
-  others end with the exit they wrote;
+  others end with the exit they wrote (background jobs, and Slurm jobs
+  through host1);
 - two ledgers using one run name on one run root: each kills and polls
   only its own jobs; nothing one does reaches the other's.
 """
@@ -12,17 +13,40 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cli_harness import Cli, local_cli
+from conftest import Infra
 from fault_harness import Markers, account, code_of, jobs_file, key, settle
+from fault_sshd import slurm_over_ssh
+from job_dirs import wait_for
 
 
-def submit_waiting(cli: Cli, tmp: Path, marks: Markers, n: int, tag: str) -> list[dict[str, Any]]:
-    gate = f"while [ ! -e {marks.dir / 'go'} ]; do sleep 0.1; done"
+def submit_waiting(
+    cli: Cli, tmp: Path, marks: Markers, n: int, tag: str, platform: str = "localhost"
+) -> list[dict[str, Any]]:
+    """``n`` jobs that run until the test lets them go; returns once all run."""
+    gate = marks.gate()
     jobs = [(f"{tag}{i}", marks.script(code_of(i), 0, gate)) for i in range(n)]
-    return cli.json("submit", "--run", "same", "--jobs", str(jobs_file(tmp, jobs, tag)))
+    listing = str(jobs_file(tmp, jobs, tag))
+    submitted = cli.json("submit", "--platform", platform, "--run", "same", "--jobs", listing)
+    mine = {key(j) for j in submitted}
+    wait_for(lambda: mine <= set(marks.starts()), "the jobs to run", timeout=300)
+    return submitted
+
+
+@pytest.fixture(params=["background", "slurm"])
+def one(request: pytest.FixtureRequest, tmp_path: Path, infra: Infra) -> Iterator[tuple[Cli, str]]:
+    """A CLI and its platform: local background jobs, or Slurm jobs through host1."""
+    if request.param == "background":
+        yield local_cli(tmp_path), "localhost"
+        return
+    cli = slurm_over_ssh(tmp_path, infra)
+    yield cli, "hpc"
+    cli.cleanup()
 
 
 def at_once(*calls: tuple[Cli, list[str]]) -> list[subprocess.CompletedProcess[str]]:
@@ -44,10 +68,10 @@ def lines(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
 
 
 def test_one_ledger_two_processes_kill_and_poll_the_same_jobs(
-    tmp_path: Path, marks: Markers
+    tmp_path: Path, marks: Markers, one: tuple[Cli, str]
 ) -> None:
-    cli = local_cli(tmp_path)
-    jobs = submit_waiting(cli, tmp_path, marks, 12, "j")
+    cli, platform = one
+    jobs = submit_waiting(cli, tmp_path, marks, 12, "j", platform)
     doomed = [j["job"] for j in jobs[::2]]
     kill = ["kill", *doomed, "--json"]
     poll = ["poll", "--run", "same", "--json"]
@@ -57,7 +81,7 @@ def test_one_ledger_two_processes_kill_and_poll_the_same_jobs(
         assert all(j["state"] != "lost" for j in lines(proc)), proc.stdout
     for proc in (results[0], results[2]):
         said = {j["job"]: j["state"] for j in lines(proc)}
-        assert said == dict.fromkeys(doomed, "killed"), (said, proc.stderr)
+        assert said == dict.fromkeys(doomed, "killed"), (said, proc.returncode, proc.stderr)
     (marks.dir / "go").touch()
     final = settle(cli, "same")
     killed = frozenset(key(j) for j in final if j["job"] in doomed)

@@ -89,7 +89,7 @@ def test_a_full_run_root_makes_no_exit_up(tmp_path: Path, full_disk: Path, marks
     cli = local_cli(tmp_path)
     cli.config.write_text(f'[platforms.localhost]\nrun_root = "{full_disk}/run"\n')
     go = marks.dir / "go"
-    gate = f"{PAD_TO_PAGE}\nwhile [ ! -e {go} ]; do sleep 0.1; done"
+    gate = f"{PAD_TO_PAGE}\n{marks.gate()}"
     jobs = [(f"full-{n}", marks.script(code_of(n), 0, gate)) for n in range(3)]
     submitted = cli.json("submit", "--run", "full", "--jobs", str(jobs_file(tmp_path, jobs)))
     files = [full_disk / "run" / j["job_dir"] / "job.status" for j in submitted]

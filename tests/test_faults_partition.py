@@ -66,7 +66,7 @@ def submit(cli: SshCli, tmp: Path, platform: str, jobs: list[tuple[str, str]]) -
 def test_partition_longer_than_the_ssh_timeout(
     cli: SshCli, tmp_path: Path, nshost: NetnsHost, marks: Markers
 ) -> None:
-    gate = f"while [ ! -e {marks.dir / 'go'} ]; do sleep 0.2; done"
+    gate = marks.gate()
     bg = submit(
         cli, tmp_path, "bg", [(f"b{i}", marks.script(code_of(i), 0, gate)) for i in range(6)]
     )

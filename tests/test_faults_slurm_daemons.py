@@ -47,7 +47,7 @@ def cli(tmp_path: Path, infra: Infra) -> Iterator[SshCli]:
 
 
 def submit_waiting(cli: SshCli, tmp: Path, marks: Markers, n: int) -> list[dict[str, str]]:
-    gate = f"while [ ! -e {marks.dir / 'go'} ]; do sleep 0.2; done"
+    gate = marks.gate()
     jobs = [(f"w{i}", marks.script(code_of(i), 0, gate)) for i in range(n)]
     submitted = cli.json(
         "submit", "--platform", "hpc", "--run", "d", "--jobs", str(jobs_file(tmp, jobs))

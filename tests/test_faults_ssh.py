@@ -103,7 +103,7 @@ def test_master_killed_in_the_middle_of_a_poll(
 ) -> None:
     cli = fault_cli(["fhost"])
     go = marks.dir / "go"
-    listing = jobs_file(tmp_path, batch(marks, 12, f"while [ ! -e {go} ]; do sleep 0.1; done"))
+    listing = jobs_file(tmp_path, batch(marks, 12, marks.gate()))
     cli.json("submit", "--platform", "f", "--run", "p", "--jobs", str(listing))
     go.touch()  # they end while the poll is cut
     cut = held(cli, hold, kill_masters, "poll", "--run", "p")
