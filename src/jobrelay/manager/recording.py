@@ -19,6 +19,9 @@ from .agent_reply import AgentReply
 from .judge import Look, Rules, judge
 from .stamps import StatusStamps
 
+#: rounds of judging again the jobs another controller changed meanwhile
+STALE_ROUNDS = 3
+
 
 def job_request(ledger: Ledger, job: JobRecord) -> JobRequest:
     """A job as poll and kill ask about it: its dir, its submission, and what
@@ -44,17 +47,29 @@ def record_reply(
     """Judge each job of ``batch`` by ``reply`` and record the updates in one
     transaction; the jobs that changed, as the ledger now holds them."""
     now = datetime.now(UTC)
-    updates = []
+    looks: dict[int, tuple[Look, Rules]] = {}
     for job in batch:
         line = reply.replies.get(job.ref)
         if line is not None and stamps is not None:
             line = stamps.resolve(job.id, line)
         rules = Rules(now, requeue_signals(job.runner), platform.command_timeout * 2)
-        look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
-        update = judge(job, look, rules)
-        if update is not None:
-            updates.append(update)
-    fresh = ledger.apply(updates).jobs if updates else {}
+        looks[job.id] = (
+            Look(verb, reply.host, line, reply.unreachable, call_error=reply.error),
+            rules,
+        )
+    fresh: dict[int, JobRecord] = {}
+    todo = list(batch)
+    for _ in range(STALE_ROUNDS):
+        updates = [u for job in todo if (u := judge(job, *looks[job.id])) is not None]
+        if not updates:
+            break
+        report = ledger.apply(updates)
+        fresh.update(report.jobs)
+        # Another controller recorded these jobs meanwhile (a poll moved one
+        # from submitted to running while our kill ran): what we saw is judged
+        # again on what the ledger now holds, never dropped (a verified kill
+        # was lost so, the job left running with no word).
+        todo = [report.jobs[i] for i in report.stale]
     if stamps is not None:
         stamps.forget([i for i, job in fresh.items() if job.state.is_final])
     if progress:
