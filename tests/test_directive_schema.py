@@ -21,7 +21,7 @@ import pytest
 from cli_harness import Cli, local_cli
 
 from jobrelay.cli.job_input import UsageError, submit_items
-from jobrelay.cli.main import parser
+from jobrelay.cli.parser import build as parser
 from jobrelay.engine.submit import directives as agent_directives
 from jobrelay.manager.controller import SubmitItem
 from jobrelay.manager.job_directives import settle

@@ -246,4 +246,4 @@ def test_watch_runs_until_every_job_is_final(cli: Cli, tmp_path: Path) -> None:
     assert proc.returncode == 0
     last_frame = proc.stdout.rsplit("JOB ", 1)[-1]
     assert last_frame.count("succeeded") == 2 + 1  # two rows and the summary line
-    assert "2 jobs" in last_frame
+    assert "run wr  2 jobs" in proc.stdout  # the header, above the table

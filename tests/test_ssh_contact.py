@@ -32,6 +32,11 @@ def cli(tmp_path: Path, infra: Infra) -> Any:
 
 
 def write_contact(cli: SshCli, host: str, pid: int, start: str | None) -> Path:
+    """A contact file for run c, which gets a job (`watch --run` needs one)."""
+    if not any(j["run"] == "c" for j in cli.json("list")):
+        script = cli.home.parent / "quick.sh"
+        script.write_text("true\n")
+        cli.json("submit", "--platform", "one", "--run", "c", str(script))
     path = contact_path(cli.home, "c")
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
@@ -85,7 +90,7 @@ def test_unreachable_holder_host_is_not_taken_for_dead(cli: SshCli) -> None:
 
 def test_wait_holds_the_contact_file_while_it_runs(cli: SshCli, tmp_path: Path) -> None:
     script = tmp_path / "s.sh"
-    script.write_text("sleep 4\n")
+    script.write_text("sleep 300\n")  # ended by the kill below, not by a clock
     job = cli.json("submit", "--platform", "one", "--run", "c", str(script))[0]
     waiter = subprocess.Popen(cli.argv("wait", job["job"]), env=cli.env(), text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
@@ -99,6 +104,8 @@ def test_wait_holds_the_contact_file_while_it_runs(cli: SshCli, tmp_path: Path) 
         second = cli.run("wait", job["job"], check=False)
         assert second.returncode == 2 and "held by a live controller" in second.stderr
     finally:
-        _out, err = waiter.communicate(timeout=60)
-    assert waiter.returncode == 0, err
+        killed = cli.run("kill", job["job"], check=False)
+        _out, err = waiter.communicate(timeout=120)
+    assert killed.returncode == 0, killed.stderr
+    assert waiter.returncode == 1, err  # the job it waited for was killed
     assert not path.exists()

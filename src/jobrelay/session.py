@@ -10,7 +10,6 @@ and closes connections (SSH masters) on the way out.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from types import TracebackType
 
@@ -18,14 +17,8 @@ from .host_dataclasses import dataclass
 from .ledger.store import Ledger
 from .manager.controller import Controller
 from .platforms.config import load_platforms
-
-
-def home_dir() -> Path:
-    """State dir: ``$JOBRELAY_HOME``, else ``$XDG_DATA_HOME/jobrelay`` (~/.local/share/jobrelay)."""
-    if os.environ.get("JOBRELAY_HOME"):
-        return Path(os.environ["JOBRELAY_HOME"])
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "jobrelay"
+from .state_dir import home_dir as home_dir
+from .state_dir import ready_home
 
 
 @dataclass
@@ -36,8 +29,7 @@ class Session:
 
     @classmethod
     def open(cls, config: Path | str | None = None, home: Path | None = None) -> Session:
-        home = home or home_dir()
-        home.mkdir(parents=True, exist_ok=True)
+        home = ready_home(home)
         platforms = load_platforms(config)
         ledger = Ledger.open(home / "ledger.sqlite")
         return cls(home, ledger, Controller(home, platforms, ledger))

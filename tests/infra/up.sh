@@ -63,7 +63,8 @@ echo "up.sh: state $ST (ssh port $SSH_PORT, slurm ports from $SLURM_PORT_BASE, d
 
 # ============================================================ packages
 PKGS="openssh-server openssh-client rsync at munge slurmctld slurmd slurm-client slurm-wlm-torque
-mariadb-server mariadb-client slurmdbd iproute2 procps util-linux python3 python3-venv"
+mariadb-server mariadb-client slurmdbd iproute2 procps util-linux python3 python3-venv
+tmux zsh"  # tmux, zsh: the CLI terminal and completion tests
 # shellcheck disable=SC2086
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' $PKGS 2>/dev/null | awk '$2 == "ii" {print $1}' || true)
 missing=""

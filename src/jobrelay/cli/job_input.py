@@ -21,13 +21,10 @@ from ..manager.controller import SubmitItem
 from ..manager.job_directives import refusal_text, unique, with_platform
 from ..platforms.model import Platform
 from ..runners.directives import Directives, merge, read_partly
+from .exits import UsageError
 
 #: the keys a --jobs line may have; any other is an error (a typo must not be ignored)
 JOB_LINE_KEYS = ("script", "name", "directives", "env")
-
-
-class UsageError(Exception):
-    """A command line that cannot be carried out as given."""
 
 
 def submit_items(args: argparse.Namespace, platform: Platform) -> list[SubmitItem]:

@@ -71,3 +71,50 @@ def errors(jobs: Iterable[JobRecord]) -> str:
         for j in jobs
         if j.error
     )
+
+
+def clock(iso: str | None) -> str:
+    """A ledger time (ISO 8601 UTC) to the second, for people; '-' when unknown."""
+    if not iso:
+        return "-"
+    day, _, rest = iso.partition("T")
+    return f"{day} {rest[:8]}Z" if rest else iso
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start:
+        return None
+    from datetime import UTC, datetime
+
+    def read(text: str) -> datetime:
+        # to the second: the job's own times have no more, and mixing would
+        # show a job that ran 2s as 1s since its submission
+        return datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
+
+    stop = read(end) if end else datetime.now(UTC)
+    return max(0.0, (stop - read(start)).total_seconds())
+
+
+def duration(seconds: float | None) -> str:
+    """``42s``, ``3m05s``, ``2h01m``; empty when unknown."""
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def run_time(job: JobRecord) -> str:
+    """How long the job ran (still running: so far), by its own start and end."""
+    if job.state.is_final and not job.exit_time:
+        return ""  # it ended, but not by its own account: no true figure
+    return duration(seconds_between(job.start_time, job.exit_time))
+
+
+def elapsed(job: JobRecord) -> str:
+    """Since submission: until its end when final."""
+    end = job.exit_time or (job.updated if job.state.is_final else None)
+    return duration(seconds_between(job.created, end))

@@ -3,14 +3,15 @@
 JOB may be:
   * a reference ``RUN/ID`` — always means that job when it exists;
   * a bare id ``ID`` — the job with that id (in ``run`` when one is given);
-  * a job name — the latest submission of that name (in ``run`` when given).
+  * a job name — the latest submission of that name (in ``run`` when given);
+  * ``RUN/NAME`` — the latest submission of NAME in RUN.
 A bare number that is both an id and a job name, or a name found in several
 runs, is ambiguous: the error lists the references to use instead.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from .errors import AmbiguousJob, JobNotFound
 from .records import JobRecord
@@ -33,13 +34,14 @@ def resolve_job(ledger: Ledger, arg: str, run: Optional[str] = None) -> JobRecor
         tried.append(f"no job with id {arg}" + (f" in run {run!r}" if run else ""))
         for job in ledger.find(run=run, ids=[int(arg)]):
             candidates[job.id] = job
-    latest_by_run: Dict[str, JobRecord] = {}
-    for job in ledger.find(run=run, name=arg):
-        if job.run not in latest_by_run or job.submit_num > latest_by_run[job.run].submit_num:
-            latest_by_run[job.run] = job
-    for job in latest_by_run.values():
+    for job in _latest_by_run(ledger.find(run=run, name=arg)):
         candidates[job.id] = job
     tried.append(f"no job named {arg!r}" + (f" in run {run!r}" if run else ""))
+    if sep and head and tail and not tail.isdigit() and (run is None or run == head):
+        # RUN/NAME; a name holding "/" itself was looked up whole just above
+        for job in _latest_by_run(ledger.find(run=head, name=tail)):
+            candidates[job.id] = job
+        tried.append(f"no job named {tail!r} in run {head!r}")
     if sep and head and tail.isdigit():
         tried.insert(0, f"no job {tail} in run {head!r}")
     if not candidates:
@@ -48,3 +50,12 @@ def resolve_job(ledger: Ledger, arg: str, run: Optional[str] = None) -> JobRecor
         refs = ", ".join(sorted(j.ref for j in candidates.values()))
         raise AmbiguousJob(f"job {arg!r} is ambiguous: it could be {refs} (give one of these)")
     return next(iter(candidates.values()))
+
+
+def _latest_by_run(jobs: List[JobRecord]) -> List[JobRecord]:
+    """The latest submission in each run among ``jobs`` (all of one name)."""
+    latest: Dict[str, JobRecord] = {}
+    for job in jobs:
+        if job.run not in latest or job.submit_num > latest[job.run].submit_num:
+            latest[job.run] = job
+    return list(latest.values())

@@ -270,6 +270,12 @@ class Ledger:
             args.extend(wanted)
         return [event_from_row(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
 
+    def latest(self) -> Optional[JobRecord]:
+        """The job created last, if any (one indexed row, whatever the ledger's size)."""
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT 1"  # noqa: S608
+        row = self._conn.execute(sql).fetchone()
+        return job_from_row(row) if row else None
+
     def runs(self) -> List[RunSummary]:
         """Every run in the ledger, oldest first, with a count of jobs per state."""
         with self._read() as db:

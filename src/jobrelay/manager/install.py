@@ -30,6 +30,7 @@ from ..host_dataclasses import dataclass
 from ..json_state import JsonState
 from ..platforms.model import Platform
 from ..transport.base import CommandOutcome, Transport
+from ..transport.local import local_root_of
 
 AGENT_DIR = ".jobrelay"  # under the run root on each install target
 STATE_FILE = "installs.json"
@@ -98,7 +99,9 @@ class InstallRecord:
 #: dirs; the run dir goes only when no other ledger's jobs are left in it
 #: (tidy never removes another ledger's run)
 TIDY_SCRIPT = (
-    'run=$1; mine=$2; shift 2; rm -rf -- "$run/jobs/$mine"* "$@" || exit 1; '
+    'run=$1; mine=$2; shift 2; n=0; for d in "$run/jobs/$mine"* "$@"; do '
+    '[ -e "$d" ] && n=$((n+1)); done; echo "job dirs $n"; '
+    'rm -rf -- "$run/jobs/$mine"* "$@" || exit 1; '
     'rmdir -- "$run/jobs" 2>/dev/null; '
     'if [ -e "$run/jobs" ]; then echo kept; else rm -rf -- "$run" && echo removed; fi'
 )
@@ -133,7 +136,9 @@ class Installer:
 
     @property
     def root(self) -> str:
-        return self.platform.run_root.rstrip("/") or "/"
+        root = self.platform.run_root.rstrip("/") or "/"
+        # on this machine no remote shell expands "~/": it means this user's home
+        return str(local_root_of(root)) if self.transport.local_files else root
 
     def needed(self, runs: Sequence[str]) -> bool:
         return not self.record.has(self.key, self._agent_file().name, runs)
@@ -203,7 +208,8 @@ class Installer:
         ``legacy``: paths relative to the run root of its older job dirs), then
         the run's dir unless other ledgers' jobs are in it.
 
-        The outcome's stdout says ``removed`` (the whole run dir) or ``kept``.
+        The outcome's stdout says ``job dirs N`` (how many it removed), then
+        ``removed`` (the whole run dir) or ``kept``.
         """
         if not run or run.startswith(("/", "~", "-")) or ".." in run.split("/"):
             raise ValueError(f"refusing to remove run dir {run!r}")

@@ -30,7 +30,8 @@ class CommandOutcome:
             kind = "timed out"
         else:
             kind = f"exit {self.returncode}"
-        detail = self.stderr.strip().replace("\n", " | ")
+        # ssh ends its lines with CR LF when it has a terminal: no CR in one-line messages
+        detail = self.stderr.replace("\r", "").strip().replace("\n", " | ")
         return f"{kind}: {detail[:300]}" if detail else kind
 
 

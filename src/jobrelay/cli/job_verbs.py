@@ -1,0 +1,155 @@
+"""`submit`, `poll`, `kill` and `wait`: the verbs that reach the hosts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from ..ledger.records import JobRecord
+from ..manager.contact import RunHeld, holding_runs
+from ..manager.controller import Controller, ControllerError, SubmitItem
+from ..manager.waiting import wait_final
+from ..platforms.config import find_config
+from ..platforms.errors import ConfigError
+from ..platforms.model import Platform
+from ..runners.registry import RunnerLoadError, runner_class
+from ..session import Session
+from ..states import JobState
+from .exits import JOBS, OK, TIMEOUT, UsageError, fate, refs_text, say
+from .job_input import submit_items
+from .progress import Bar, Waiting, again
+from .report import report
+from .targets import by_state, selected
+
+Body = Callable[[Controller, argparse.Namespace], Awaitable[int]]
+
+
+def with_controller(args: argparse.Namespace, body: Body) -> int:
+    """Run ``body`` with a controller; its refusals are usage problems (exit 2)."""
+
+    async def go() -> int:
+        try:
+            async with Session.open(args.config) as session:
+                return await body(session.controller, args)
+        except (ControllerError, RunHeld) as exc:
+            raise UsageError(str(exc)) from exc
+
+    return asyncio.run(go())
+
+
+# -- submit -------------------------------------------------------------
+def cmd_submit(args: argparse.Namespace) -> int:
+    if args.timeout is not None and not args.wait:
+        raise UsageError("submit: --timeout needs --wait")
+    return with_controller(args, submit)
+
+
+async def submit(controller: Controller, args: argparse.Namespace) -> int:
+    platform = controller.platform(args.platform)
+    check_runner(args, platform)
+    items = submit_items(args, platform)
+    if not args.wait:
+        jobs = await submit_batch(controller, args, items)
+        report(jobs, args.json, {})
+        return JOBS if any(j.state is JobState.SUBMIT_FAILED for j in jobs) else OK
+    # the hold first: a refused command has submitted nothing
+    async with holding_runs(controller.home, [args.run]):
+        jobs = await submit_batch(controller, args, items)
+        say(f"submitted {len(jobs)} job(s) to run {args.run!r}: {refs_text(jobs)}")
+        return await wait_report(controller, jobs, args, {})
+
+
+async def submit_batch(
+    controller: Controller, args: argparse.Namespace, items: list[SubmitItem]
+) -> list[JobRecord]:
+    with Bar("submit", len(items)) as bar:
+        return await controller.submit(items, args.platform, args.run, bar.advance)
+
+
+def check_runner(args: argparse.Namespace, platform: Platform) -> None:
+    """A runner that cannot be loaded is a config problem: said as one, naming the file."""
+    try:
+        runner_class(platform.runner)
+    except RunnerLoadError as exc:
+        path, _ = find_config(args.config)
+        problem = str(exc).removeprefix(f"runner {platform.runner!r}: ")
+        raise ConfigError(path or "(built-in config)", platform.name, "runner", problem) from exc
+
+
+# -- wait ---------------------------------------------------------------
+def cmd_wait(args: argparse.Namespace) -> int:
+    return with_controller(args, wait)
+
+
+async def wait(controller: Controller, args: argparse.Namespace) -> int:
+    jobs = selected(controller.ledger, args, verb="wait")
+    before = errors_of(jobs)
+    # only runs with jobs still to watch are held: waiting on finished jobs polls nothing
+    async with holding_runs(controller.home, sorted({j.run for j in jobs if not j.state.is_final})):
+        return await wait_report(controller, jobs, args, before)
+
+
+async def wait_report(
+    controller: Controller,
+    jobs: list[JobRecord],
+    args: argparse.Namespace,
+    before: dict[int, str | None],
+) -> int:
+    """Wait for ``jobs`` with progress shown; report them; exit by their fate."""
+    with Waiting(jobs).shown() as waiting:
+        jobs = await wait_final(controller, [j.id for j in jobs], args.timeout, waiting.seen)
+    report(jobs, args.json, before)
+    left = [j for j in jobs if not j.state.is_final]
+    if left:
+        say(f"timed out after {args.timeout:g}s; {len(left)} job(s) not final: {again(left)}")
+        return TIMEOUT
+    return fate(jobs)
+
+
+# -- poll ---------------------------------------------------------------
+def cmd_poll(args: argparse.Namespace) -> int:
+    return with_controller(args, poll)
+
+
+async def poll(controller: Controller, args: argparse.Namespace) -> int:
+    ledger = controller.ledger
+    if args.jobs or args.run is not None:
+        jobs = selected(ledger, args, verb="poll")
+    else:
+        jobs = by_state(ledger.find(), args)
+    before = errors_of(jobs)
+    # the controller asks only about jobs not final (and lost ones: a late exit replaces lost)
+    asked = [j for j in jobs if not j.state.is_final or j.state is JobState.LOST]
+    with Bar("poll", len(asked)) as bar:
+        jobs = await controller.poll(jobs, bar.advance)
+    report(jobs, args.json, before)
+    return OK
+
+
+# -- kill ---------------------------------------------------------------
+def cmd_kill(args: argparse.Namespace) -> int:
+    return with_controller(args, kill)
+
+
+async def kill(controller: Controller, args: argparse.Namespace) -> int:
+    jobs = selected(controller.ledger, args, live_only=True, verb="kill")
+    if not jobs:
+        say(f"no job to kill: every job of run {args.run!r} is final")
+        return OK
+    before = errors_of(jobs)
+    with Bar("kill", len(jobs)) as bar:
+        done = await controller.kill(jobs, bar.advance)
+    jobs = [controller.ledger.get(j.id) for j in jobs]
+    killed = {j.id for j in done if j.state.is_final}
+    unverified = [j for j in jobs if j.id not in killed and not j.state.is_final]
+    report(jobs, args.json, before, skip={j.id for j in unverified})
+    for job in unverified:  # each named, whether or not its error is new
+        why = f": {job.error}" if job.error else ""
+        say(f"job {job.ref}: kill not verified (state {job.state.value}){why}")
+    return JOBS if unverified else OK
+
+
+def errors_of(jobs: list[JobRecord]) -> dict[int, str | None]:
+    """The errors the jobs carry now: only errors that differ afterwards are news."""
+    return {j.id: j.error for j in jobs}

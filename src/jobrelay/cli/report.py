@@ -1,0 +1,24 @@
+"""Printing the jobs a command acted on: a table or JSON lines on stdout, and
+on stderr the errors this command brought (an old error is said once, by the
+command that met it; `show JOB` and `list` keep it)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Collection, Mapping
+
+from ..ledger.records import JobRecord
+from . import render
+
+
+def report(
+    jobs: list[JobRecord],
+    as_json: bool,
+    before: Mapping[int, str | None],
+    skip: Collection[int] = (),
+) -> None:
+    sys.stdout.write(render.json_lines(jobs) if as_json else render.table(jobs))
+    sys.stdout.flush()
+    news = [j for j in jobs if j.error and j.error != before.get(j.id) and j.id not in skip]
+    sys.stderr.write(render.errors(news))
+    sys.stderr.flush()
