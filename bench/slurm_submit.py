@@ -100,6 +100,7 @@ class Bench:
         config.write_text(
             "[platforms.bench]\n"
             'hosts = ["host1"]\ntransport = "ssh"\nrunner = "slurm"\ninstall_target = "h1"\n'
+            'runner_queries = "unlimited"\n'  # RPCs of each poll's own query
             f"ssh_command = {json.dumps(['ssh', '-F', self.ssh_config])}\n"
             f'run_root = "{self.run_root}"\nmax_batch = {self.max_batch}\n'
         )

@@ -46,6 +46,9 @@ def write_config(
     ]
     if cluster:
         lines.append(f'cluster = "{cluster}"')
+    # these tests look at one poll's own runner query: no shared answers
+    # unless a test asks for a budget (tests/test_budget_slurm.py)
+    keys.setdefault("runner_queries", "unlimited")
     lines.extend(f"{k} = {json.dumps(v)}" for k, v in keys.items())
     cli.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -68,6 +68,7 @@ class SshFreeHost:
             f'run_root = "{self.run_root}"\n'
             f'cluster = "{self.data["cluster"]}"\n'
             f"runner_prefix = [{quoted}]\n"
+            'runner_queries = "unlimited"\n'  # each poll's own squeue is what is counted
         )
 
 

@@ -135,7 +135,7 @@ def test_kill_escalates_to_kill_after_the_grace(tmp_path: Path) -> None:
     pid = int(runner_id.split(":")[0])
     wait_for(lambda: (job_dir / "ready").exists(), "the job to start")
     (outcome,) = runner.kill([KillTarget(runner_id)], run_command)
-    assert outcome.ok and outcome.detail == "killed after grace"
+    assert outcome.ok and outcome.detail == "TERM, then KILL after 1 s"
     assert live_session(pid) == {}
     # the wrapper died by KILL too: no exit line; the agent records EXIT_BY=agent
     assert read_status_file(str(job_dir / "job.status")).exit is None

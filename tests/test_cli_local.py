@@ -179,16 +179,23 @@ def test_version_and_help_text(cli: Cli) -> None:
     assert "$JOBRELAY_CONFIG" in cli.run("--help").stdout
 
 
-def test_list_imports_no_controller(cli: Cli) -> None:
-    """`list` starts small: no asyncio, no controller, no rich."""
-    code = (
-        "import sys; from jobrelay.cli.main import main; rc = main(['list']); "
-        "heavy = ('asyncio', 'rich', 'jobrelay.manager.controller'); "
-        "print([m for m in heavy if m in sys.modules])"
-    )
-    env = cli.env()
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert proc.stdout.strip().endswith("[]"), proc
+def test_list_and_status_import_no_controller(cli: Cli, tmp_path: Path) -> None:
+    """`list`, and `status` of a local job (polled in this process), start
+    small: no asyncio, no controller, no rich, no standard dataclasses."""
+    [job] = cli.json("submit", script(tmp_path, "s.sh", "sleep 60"))
+    for argv in (["list"], ["status", job["job"]]):
+        code = (
+            "import sys; from jobrelay.command import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    rc = e.code\n"
+            "heavy = ('asyncio', 'rich', 'jobrelay.manager.controller', 'dataclasses')\n"
+            "print(rc, [m for m in heavy if m in sys.modules])"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *argv], env=cli.env(), capture_output=True, text=True
+        )
+        assert proc.stdout.strip().splitlines()[-1] == "0 []", (argv, proc)
+    assert cli.run("status", job["job"]).returncode == 0  # and it is still alive
+    cli.run("kill", job["job"])
 
 
 def test_an_error_is_said_once(cli: Cli, tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ def test_wait_bar_moves_and_ctrl_c_names_the_jobs_left(
     term.tmux("send-keys", "C-c")
     screen = term.until(lambda s: "EXIT=" in s, "submit --wait interrupted")
     assert "stopped waiting; 1 job(s) not final: eve/1" in screen
-    assert "jobrelay wait --run eve" in screen
+    assert "jobrelay wait eve/1" in screen
     assert "EXIT=130" in screen
     assert "Traceback" not in screen
     assert os.path.isdir(cli.run_root / "eve")  # the jobs keep running: not tidied

@@ -52,6 +52,14 @@ CASES: list[tuple[str, str, Any, str, Any]] = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def scripts_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scripts these jobs name exist: `submit` checks each can be read."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.sh", "b.sh", "c.sh"):
+        (tmp_path / name).write_text("#!/bin/sh\ntrue\n")
+
+
 def via_option(tmp: Path, key: str, text: str, value: Any) -> Directives:
     flag = ["--raw", text] if key == "raw" else ["-d", f"{key}={text}"]
     items = submit_items(parser().parse_args(["submit", "a.sh", *flag]), SLURM)

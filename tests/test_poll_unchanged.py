@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 from job_dirs import live_session, wait_for
 
-from jobrelay.engine.protocol import JobReply, JobRequest
+from jobrelay.engine.protocol import JobReply, JobRequest, RunnerGrant
 from jobrelay.ledger.records import EventKind, JobRecord
 from jobrelay.ledger.store import Ledger
 from jobrelay.manager.agent_reply import AgentReply
@@ -43,9 +43,14 @@ class Recorder:
         self.calls: list[tuple[str, list[JobRequest], AgentReply]] = []
 
     async def call(
-        self, host: str, verb: str, jobs: list[JobRequest], timeout: float
+        self,
+        host: str,
+        verb: str,
+        jobs: list[JobRequest],
+        timeout: float,
+        grant: RunnerGrant | None = None,
     ) -> AgentReply:
-        reply = await self.inner.call(host, verb, jobs, timeout)
+        reply = await self.inner.call(host, verb, jobs, timeout, grant)
         self.calls.append((verb, list(jobs), reply))
         return reply
 

@@ -12,7 +12,14 @@ from typing import List, Optional, Sequence
 import pytest
 
 from jobrelay.processes import CommandResult
-from jobrelay.runners.at import AtRunner, at_commands, job_group, parse_atq, parse_ps
+from jobrelay.runners.at import (
+    AtRunner,
+    at_commands,
+    job_group,
+    parse_atq,
+    parse_ps,
+    session_groups,
+)
 from jobrelay.runners.base import (
     Directives,
     KillTarget,
@@ -239,12 +246,13 @@ def test_at_poll_one_atq() -> None:
     assert AtRunner().poll(["1"], Scripted(result("", "", None, timed_out=True))).error
 
 
-PS = """    1     1 Ss   /sbin/init
- 6815  6815 Ss   /usr/sbin/atd -l 100 -b 1
- 9464  6815 S    /usr/sbin/atd -l 100 -b 1
- 9467  9467 Ss   bash /home/u/run/1/job/job
- 9470  9467 S    sleep 300
- 9480  9480 Zs   bash /home/u/run/2/job/job
+PS = """    1     1     1 Ss   /sbin/init
+ 6815  6815  6815 Ss   /usr/sbin/atd -l 100 -b 1
+ 9464  6815  6815 S    /usr/sbin/atd -l 100 -b 1
+ 9467  9467  9467 Ss   bash /home/u/run/1/job/job
+ 9470  9467  9467 S    sleep 300
+ 9471  9471  9467 S    sleep 600
+ 9480  9480  9480 Zs   bash /home/u/run/2/job/job
 """
 
 
@@ -256,6 +264,8 @@ def test_at_job_group_needs_a_provable_leader() -> None:
     assert job_group(procs, KillTarget("1", 9470, "/home/u/run/1/job")) is None
     assert job_group(procs, KillTarget("1", 6815, "/home/u/run/1/job")) is None
     assert job_group(procs, KillTarget("2", 9480, "/home/u/run/2/job")) is None
+    # the session is the job: the script's group and one it made itself (set -m)
+    assert session_groups(procs, [9467]) == {9467: [9467, 9471]}
 
 
 # ------------------------------------------- PBS (documented output, no server here)

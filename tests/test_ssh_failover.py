@@ -30,7 +30,7 @@ def cli(tmp_path: Path, infra: Infra) -> Any:
     toml = ssh_platform("bg", both, "t2", infra, f"~/{root}")
     toml += ssh_platform(
         "sl", both, "t2", infra, f"~/{root}", runner="slurm",
-        runner_prefix=["env", f"SLURM_CONF={conf}"],
+        runner_prefix=["env", f"SLURM_CONF={conf}"], runner_queries="unlimited",
     )  # fmt: skip
     toml += ssh_platform("only2", ["host2"], "t2", infra, f"~/{root}", submit_retry_budget=1)
     c = SshCli(tmp_path, infra, toml, root)

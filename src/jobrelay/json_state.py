@@ -24,10 +24,13 @@ from typing import Any
 class JsonState:
     """``{"version": V, "<key>": {...}}`` in one file; ``read``/``update`` the inner table."""
 
-    def __init__(self, path: Path, key: str, version: int = 1) -> None:
+    def __init__(self, path: Path, key: str, version: int = 1, durable: bool = True) -> None:
         self.path = Path(path)
         self.key = key
         self.version = version
+        # False: no fsync, for a file rewritten many times a second whose loss
+        # in a crash costs nothing (the polling budget's)
+        self.durable = durable
 
     def read(self) -> dict[str, Any]:
         try:
@@ -44,8 +47,10 @@ class JsonState:
         with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             table = self.read()
+            before = json.dumps(table, sort_keys=True)
             yield table
-            self._write({"version": self.version, self.key: table})
+            if json.dumps(table, sort_keys=True) != before:  # unchanged: nothing to write
+                self._write({"version": self.version, self.key: table})
 
     def _write(self, data: dict[str, Any]) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
@@ -53,7 +58,8 @@ class JsonState:
             with os.fdopen(fd, "w") as stream:
                 json.dump(data, stream, indent=1, sort_keys=True)
                 stream.flush()
-                os.fsync(stream.fileno())
+                if self.durable:
+                    os.fsync(stream.fileno())
             os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):

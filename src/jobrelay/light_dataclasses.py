@@ -111,6 +111,24 @@ def _make_init(
     return init
 
 
+def _lazy_init(
+    owner: Any,
+    flds: Tuple[Field, ...],
+    names: frozenset[str],
+    post_init: Optional[Callable[[Any], None]],
+) -> Callable[..., None]:
+    """An ``__init__`` that writes the real one at the first instance: most
+    classes a process defines are never made there (a command's start
+    compiled some forty it did not use)."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        real = _make_init(flds, names, post_init)
+        owner.__init__ = real
+        real(self, *args, **kwargs)
+
+    return __init__
+
+
 def _values(obj: Any) -> Tuple[Any, ...]:
     return tuple(getattr(obj, f.name) for f in obj.__light_fields__)
 
@@ -142,7 +160,7 @@ def _process(cls: Any, frozen: bool) -> Any:
     flds = _collect(cls)
     names = frozenset(f.name for f in flds)
     cls.__light_fields__ = flds
-    cls.__init__ = _make_init(flds, names, getattr(cls, "__post_init__", None))
+    cls.__init__ = _lazy_init(cls, flds, names, getattr(cls, "__post_init__", None))
     if "__repr__" not in cls.__dict__:
         cls.__repr__ = _repr
     if "__eq__" not in cls.__dict__:

@@ -64,7 +64,8 @@ echo "up.sh: state $ST (ssh port $SSH_PORT, slurm ports from $SLURM_PORT_BASE, d
 # ============================================================ packages
 PKGS="openssh-server openssh-client rsync at munge slurmctld slurmd slurm-client slurm-wlm-torque
 mariadb-server mariadb-client slurmdbd iproute2 procps util-linux python3 python3-venv
-tmux zsh"  # tmux, zsh: the CLI terminal and completion tests
+ecflow-server ecflow-client
+tmux zsh"  # ecflow: tests/test_ecflow_real.py; tmux, zsh: the CLI terminal and completion tests
 # shellcheck disable=SC2086
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' $PKGS 2>/dev/null | awk '$2 == "ii" {print $1}' || true)
 missing=""
@@ -339,14 +340,15 @@ JobCompType=jobcomp/none
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
-# the node claims 16 CPUs on a 2-core box: config_overrides keeps slurmd from
-# replacing it with the real count (or draining the node for it)
+# the node claims 16 CPUs and 4 GB on a 2-core box: config_overrides keeps slurmd from
+# replacing them with the real figures (or draining the node for them); the memory lets
+# jobs ask for it (sbatch --mem, PSI/J's test_memory), unset it would be 1 MB
 SlurmdParameters=config_overrides
 ReturnToService=2
 MinJobAge=5
 KillWait=2
 InactiveLimit=0
-NodeName=$(node_name "$c") NodeAddr=127.0.0.1 CPUs=16 Sockets=1 CoresPerSocket=16 ThreadsPerCore=1 State=UNKNOWN
+NodeName=$(node_name "$c") NodeAddr=127.0.0.1 CPUs=16 Sockets=1 CoresPerSocket=16 ThreadsPerCore=1 RealMemory=4096 State=UNKNOWN
 PartitionName=debug Nodes=$(node_name "$c") Default=YES MaxTime=INFINITE State=UP
 EOF
   if cmp -s "$sd/slurm.conf.new" "$sd/slurm.conf"; then rm -f "$sd/slurm.conf.new"; return 0; fi

@@ -106,6 +106,7 @@ def answer(text: str, confine: Optional[str], out: Output) -> int:
     from .local_host import LocalJobHost
 
     out.streaming = request.verb != "poll"
+    query = None
     root = expand_root(request.run_root)
     if confine is not None and root != expand_root(confine):
         for job in request.jobs:
@@ -117,10 +118,17 @@ def answer(text: str, confine: Optional[str], out: Output) -> int:
             )
             out.line(refused.to_json())
     else:
-        engine = Engine(LocalJobHost(root), request.verb, runner_options(request.runner_options))
+        engine = Engine(
+            LocalJobHost(root),
+            request.verb,
+            runner_options(request.runner_options),
+            request.runner_grant,
+        )
         for reply in engine.run(request.jobs):
             out.line(reply.to_json())
-    out.line(EndLine(__version__, len(request.jobs), os.uname().nodename).to_json())
+        query = engine.query
+    end = EndLine(__version__, len(request.jobs), os.uname().nodename, runner_query=query)
+    out.line(end.to_json())
     out.flush()
     return 0
 

@@ -40,6 +40,8 @@ async def install(controller: Controller, args: argparse.Namespace) -> int:
     platform = controller.platform(args.platform)
     inst = installer(controller, platform, "install")
     source = Path(args.source)
+    if not source.is_dir():
+        raise UsageError(f"install --from {args.source}: not a directory")
 
     async def attempt(host: str) -> tuple[list[str], InstallFailure | None]:
         # a local target runs the controller's own agent build: nothing to put there

@@ -17,10 +17,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..host_dataclasses import replace
+from ..ledger.errors import InvalidName
+from ..ledger.rows import check_text
 from ..manager.controller import SubmitItem
 from ..manager.job_directives import refusal_text, unique, with_platform
 from ..platforms.model import Platform
 from ..runners.directives import Directives, merge, read_partly
+from .ecflow import with_ecflow_tasks
 from .exits import UsageError
 
 #: the keys a --jobs line may have; any other is an error (a typo must not be ignored)
@@ -40,14 +44,30 @@ def submit_items(args: argparse.Namespace, platform: Platform) -> list[SubmitIte
         where = f"job {name!r} (SCRIPT {script})"
         _, beyond = with_platform(platform, directives)  # what the runner cannot write
         problems.extend(f"{where}: directive {p}" for p in beyond)
+        problems.extend(f"{where}: {p}" for p in _name_problem(name, "--name"))
+        problems.extend(f"{where}: {p}" for p in _script_problem(script, "cannot read"))
         items.append(SubmitItem(Path(script), name, directives, env, source=f"SCRIPT {script}"))
     if args.jobs:
+        before = len(items), len(problems)
         items.extend(read_jobs(args.jobs, directives, env, platform, problems))
+        if (len(items), len(problems)) == before:
+            problems.append(f"--jobs {args.jobs}: no job in it (one JSON object per line)")
+    if args.output is not None:
+        items = with_output(items, args.output, problems)
     if problems:
         raise UsageError(refusal_text(problems))
     if not items:
         raise UsageError("submit: give SCRIPT… or --jobs FILE")
-    return items
+    return with_ecflow_tasks(items)
+
+
+def with_output(items: list[SubmitItem], output: str, problems: list[str]) -> list[SubmitItem]:
+    """``-o PATH``: one job's stdout and stderr, a path on the job host."""
+    if len(items) != 1:
+        problems.append(f"-o/--output is for one job, not {len(items)}")
+    if not output.startswith("/"):
+        problems.append(f"-o/--output {output!r}: must be an absolute path (on the job host)")
+    return [replace(item, output=output) for item in items]
 
 
 def option_directives(pairs: list[str], raw: list[str], problems: list[str]) -> Directives:
@@ -148,11 +168,35 @@ def job_line(
     else:
         found.append("directives: must be an object {KEY: VALUE}")
     more_env = _line_env(data.get("env") or {}, found)
+    if name:
+        found.extend(_name_problem(name, "name"))
+    if script:
+        found.extend(_script_problem(script, f"script {script}: cannot read"))
     label = f"{where} (job {name!r})" if name else where
     problems.extend(f"{label}: {text}" for text in found)
     if found:
         return None
     return SubmitItem(Path(script), name, merge(directives, own), {**env, **more_env}, label)
+
+
+def _name_problem(name: str, what: str) -> list[str]:
+    """The ledger's refusal of a job name (empty, NUL), found with the others."""
+    try:
+        check_text("job name", name)
+    except InvalidName as exc:
+        return [f"{what}: {exc}"]
+    return []
+
+
+def _script_problem(script: str, what: str) -> list[str]:
+    """A script that cannot be read, found before any job is submitted (the
+    controller reads it again to send it: this one only opens it)."""
+    try:
+        with open(script, "rb"):
+            pass
+    except OSError as exc:
+        return [f"{what}: {exc.strerror or exc}"]
+    return []
 
 
 def _line_env(given: object, found: list[str]) -> dict[str, str]:

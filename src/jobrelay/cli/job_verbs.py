@@ -6,6 +6,7 @@ import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from ..ledger.jobfile import write_sidecars
 from ..ledger.records import JobRecord
 from ..manager.contact import RunHeld, holding_runs
 from ..manager.controller import Controller, ControllerError, SubmitItem
@@ -16,6 +17,8 @@ from ..platforms.model import Platform
 from ..runners.registry import RunnerLoadError, runner_class
 from ..session import Session
 from ..states import JobState
+from . import render
+from .ecflow import tell_ecflow
 from .exits import JOBS, OK, TIMEOUT, UsageError, fate, refs_text, say
 from .job_input import submit_items
 from .progress import Bar, Waiting, again
@@ -64,7 +67,11 @@ async def submit_batch(
     controller: Controller, args: argparse.Namespace, items: list[SubmitItem]
 ) -> list[JobRecord]:
     with Bar("submit", len(items)) as bar:
-        return await controller.submit(items, args.platform, args.run, bar.advance)
+        jobs = await controller.submit(items, args.platform, args.run, bar.advance)
+    # <script>.jid beside each script: the job found by its file (ledger/jobfile.py)
+    for problem in write_sidecars(controller.ledger, jobs):
+        say(problem)
+    return jobs
 
 
 def check_runner(args: argparse.Namespace, platform: Platform) -> None:
@@ -139,11 +146,15 @@ async def kill(controller: Controller, args: argparse.Namespace) -> int:
         return OK
     before = errors_of(jobs)
     with Bar("kill", len(jobs)) as bar:
-        done = await controller.kill(jobs, bar.advance)
+        await controller.kill(jobs, bar.advance)
     jobs = [controller.ledger.get(j.id) for j in jobs]
-    killed = {j.id for j in done if j.state.is_final}
-    unverified = [j for j in jobs if j.id not in killed and not j.state.is_final]
-    report(jobs, args.json, before, skip={j.id for j in unverified})
+    tell_ecflow(controller.ledger, jobs)
+    # each job's result: killed, already finished (its real end), not verified
+    details = controller.kill_details
+    unverified = [
+        j for j in jobs if render.kill_result(j, details.get(j.id))[0] == render.NOT_VERIFIED
+    ]
+    report(jobs, args.json, before, skip={j.id for j in unverified}, kills=details)
     for job in unverified:  # each named, whether or not its error is new
         why = f": {job.error}" if job.error else ""
         say(f"job {job.ref}: kill not verified (state {job.state.value}){why}")

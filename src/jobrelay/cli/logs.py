@@ -36,7 +36,8 @@ async def logs(controller: Controller, args: argparse.Namespace) -> int:
         # whether it was final before this look: then the look saw all it wrote
         ended = job.state.is_final
         try:
-            data = await fetch_log(controller, job, name, missing_ok=args.follow)
+            # a final job wrote its output: missing now is an error, not "nothing yet"
+            data = await fetch_log(controller, job, name, missing_ok=args.follow and not ended)
         except LogUnavailable as exc:
             say(str(exc))
             return JOBS
@@ -52,18 +53,26 @@ async def logs(controller: Controller, args: argparse.Namespace) -> int:
 async def fetch_log(
     controller: Controller, job: JobRecord, filename: str, missing_ok: bool = False
 ) -> bytes:
-    """The file's bytes; with ``missing_ok``, none yet when the job has not written it."""
+    """The file's bytes; with ``missing_ok``, none yet when the job has not written it.
+    A job submitted with ``-o`` has its stdout (and stderr) at its output path."""
     platform = controller.platform(job.platform)
-    rel = f"{job.job_dir}/{filename}"
+    root, rel = platform.run_root, f"{job.job_dir}/{filename}"
+    if job.output and filename == "job.out":
+        root, rel, filename = "/", job.output.lstrip("/"), job.output
     transport = controller.transport(platform)
     if transport.local_files:
-        path = local_root_of(platform.run_root) / rel
+        path = local_root_of(root) / rel
         try:
             return path.read_bytes()
         except FileNotFoundError:
             if missing_ok:
                 return b""
-            raise LogUnavailable(f"job {job.ref}: no {filename} (yet) at {path}") from None
+            why = (
+                f"is {job.state.value}: its {filename} is gone (its job dir tidied?)"
+                if job.state.is_final
+                else f"no {filename} yet"
+            )
+            raise LogUnavailable(f"job {job.ref} {why} at {path}") from None
         except OSError as exc:
             raise LogUnavailable(f"job {job.ref}: cannot read {path}: {exc.strerror}") from exc
     target = controller.home / "logs" / rel
@@ -71,7 +80,7 @@ async def fetch_log(
     async def attempt(host: str) -> CommandOutcome:
         target.unlink(missing_ok=True)
         return await transport.pull(
-            host, platform.run_root, [rel], controller.home / "logs",
+            host, root, [rel], controller.home / "logs",
             timeout=platform.command_timeout,
         )  # fmt: skip
 

@@ -57,8 +57,28 @@ def add_config(p: argparse.ArgumentParser, top: bool = False) -> None:
     )
 
 
-def add_run(p: argparse.ArgumentParser, text: str, default: str | None = None) -> None:
-    p.add_argument("--run", metavar="R", default=default, help=text)
+def run_name(text: str) -> str:
+    """A run to create or write into (``submit``, ``install``): a name the ledger
+    and the hosts' paths take, refused here naming ``--run``."""
+    from ..ledger.errors import InvalidName
+    from ..ledger.rows import check_run  # sqlite3 with it: only when --run is given
+
+    try:
+        return check_run(text)
+    except InvalidName as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_run(
+    p: argparse.ArgumentParser,
+    text: str,
+    default: str | None = None,
+    required: bool = False,
+    new: bool = False,
+) -> None:
+    """``new``: the run is made or written into, so its name is checked."""
+    kind = run_name if new else str
+    p.add_argument("--run", metavar="R", default=default, required=required, type=kind, help=text)
 
 
 def add_json(p: argparse.ArgumentParser) -> None:

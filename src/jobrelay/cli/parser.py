@@ -22,8 +22,8 @@ FOLLOW_INTERVAL = 2.0  # logs --follow, when --interval is not given
 
 JOB_FORMS = """\
 JOB is RUN/ID (as printed, e.g. default/17), an ID, a NAME (its latest
-submission) or RUN/NAME (the latest submission of NAME in RUN); --run R
-narrows ID and NAME to run R."""
+submission), RUN/NAME (the latest submission of NAME in RUN) or a job
+file's path (its latest submission); --run R narrows ID and NAME to run R."""
 
 WHERE = """\
 configuration: --config PATH, else $JOBRELAY_CONFIG, else
@@ -83,7 +83,7 @@ def _submit(p: argparse.ArgumentParser) -> None:
         default=[],
         help="job name; once per SCRIPT, in order (default: the script's file name)",
     )
-    add_run(p, "run to put the jobs in (default: default)", default="default")
+    add_run(p, "run to put the jobs in (default: default)", default="default", new=True)
     p.add_argument(
         "-d",
         "--directive",
@@ -102,6 +102,12 @@ def _submit(p: argparse.ArgumentParser) -> None:
         "--jobs",
         metavar="FILE",
         help="JSON lines, one job each: {script, name, directives, env} ('-' = stdin)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="one job's stdout and stderr: an absolute path on the job host (as sbatch --output)",
     )
     p.add_argument(
         "--wait", action="store_true", help="then wait until all are final, showing progress"
@@ -126,6 +132,18 @@ def _list(p: argparse.ArgumentParser) -> None:
 def _show(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", metavar="JOB", help="the job")
     add_run(p, "look JOB up in run R")
+    add_json(p)
+
+
+def _status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job", metavar="JOB", help="the job, e.g. the job file's path")
+    add_run(p, "look JOB up in run R")
+    p.add_argument(
+        "--platform", metavar="P", help="refuse a job of another platform (troika's form)"
+    )
+    p.add_argument(
+        "--write-stat", action="store_true", help="also write the report to <jobfile>.stat"
+    )
     add_json(p)
 
 
@@ -160,7 +178,7 @@ def _watch(p: argparse.ArgumentParser) -> None:
 def _install(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="file, dir or glob under --from")
     p.add_argument("--platform", metavar="P", required=True, help="whose install target")
-    add_run(p, "into <run_root>/R (default: default)", default="default")
+    add_run(p, "into <run_root>/R (default: default)", default="default", new=True)
     p.add_argument(
         "--from", metavar="DIR", dest="source", default=".", help="source dir (default: .)"
     )
@@ -174,7 +192,7 @@ def _install(p: argparse.ArgumentParser) -> None:
 
 
 def _tidy(p: argparse.ArgumentParser) -> None:
-    add_run(p, "the run whose dirs to remove (required)")
+    add_run(p, "the run whose dirs to remove", required=True)
     p.add_argument("--force", action="store_true", help="even with jobs not final")
 
 
@@ -192,6 +210,8 @@ COMMANDS = [
     Command("list", "the ledger's jobs (no host is contacted)", _list, "history:cmd_list"),
     Command("show", "a job's whole story: states, messages, errors, paths", _show,
             "history:cmd_show"),
+    Command("status", "poll one job and report on it (exit 0 alive, 1 ended)", _status,
+            "status:cmd_status"),
     Command("kill", "kill jobs and verify them gone", _kill, "job_verbs:cmd_kill"),
     Command("wait", "wait until jobs are final; exit 0 iff all succeeded", _wait,
             "job_verbs:cmd_wait"),
@@ -238,6 +258,15 @@ def build(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         add_config(c)
         c.set_defaults(run_command=command.run)
     return p
+
+
+def command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The sub-parser of command ``name`` (for its own usage in an error)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    return parser
 
 
 def chosen_command(argv: Sequence[str]) -> str | None:

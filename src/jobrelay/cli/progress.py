@@ -8,6 +8,7 @@ Ctrl-C says which jobs are still not final: they keep running.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from asyncio import CancelledError
 from collections import Counter
@@ -100,7 +101,11 @@ class Waiting:
 
 
 def again(left: list[JobRecord]) -> str:
-    """The jobs left, and how to wait for them again."""
+    """The jobs left, and how to wait for them again: their references (``--run``
+    would also wait for the run's other jobs), or the run when they are many."""
     runs = sorted({j.run for j in left})
-    how = f"--run {runs[0]}" if len(runs) == 1 else " ".join(j.ref for j in left[:20])
+    if len(left) <= 20 or len(runs) > 1:
+        how = " ".join(shlex.quote(j.ref) for j in left[:20])
+    else:
+        how = f"--run {shlex.quote(runs[0])}"
     return f"{refs_text(left)} (they keep running; wait again: jobrelay wait {how})"

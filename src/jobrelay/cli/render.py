@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..ledger.records import JobRecord
+from ..states import JobState
 
 COLUMNS = ("JOB", "STATE", "PLATFORM", "HOST", "RUNNER_ID", "EXIT", "NAME")
 
@@ -118,3 +119,37 @@ def elapsed(job: JobRecord) -> str:
     """Since submission: until its end when final."""
     end = job.exit_time or (job.updated if job.state.is_final else None)
     return duration(seconds_between(job.created, end))
+
+
+KILLED, FINISHED, NOT_VERIFIED = "killed", "already finished", "not verified"
+
+
+def kill_result(job: JobRecord, detail: str | None) -> tuple[str, str]:
+    """A kill's result for ``job`` (killed, already finished, not verified) and how,
+    from the ledger after the kill and the engine's word (``detail``: None when
+    no host was asked, the ledger already holding the job's end)."""
+    if not job.state.is_final:
+        return NOT_VERIFIED, job.error or f"the job is still {job.state.value}"
+    how = f"exit signal {job.exit_signal}" if job.exit_signal else f"exit {job.exit_code}"
+    ended = f", ended {job.exit_time}" if job.exit_time else ""
+    if not detail or detail.startswith(FINISHED):
+        return FINISHED, f"{FINISHED}: {job.state.value} ({how}){ended}"
+    if job.state is JobState.KILLED:
+        return KILLED, detail
+    # Gone after the kill, but by the end its script recorded (it caught the
+    # signal, or only its children got it): that end is the job's state.
+    return KILLED, f"{detail}; the job recorded its own end: {job.state.value} ({how}){ended}"
+
+
+def kill_lines(jobs: Iterable[JobRecord], details: Mapping[int, str], as_json: bool) -> str:
+    """``kill``'s report: per job its record with ``kill`` and ``kill_detail`` (JSON),
+    or one line per job."""
+    out = []
+    for job in jobs:
+        word, how = kill_result(job, details.get(job.id))
+        if as_json:
+            data = {**job_json(job), "kill": word, "kill_detail": how}
+            out.append(json.dumps(data, ensure_ascii=False) + "\n")
+        else:
+            out.append(f"{job.ref} ({printable(job.name)}): {word}: {printable(how)}\n")
+    return "".join(out)

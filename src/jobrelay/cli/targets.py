@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..ledger.jobfile import resolve_jobfile
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
 from ..state_dir import ready_home
@@ -20,7 +21,11 @@ def open_ledger() -> Ledger:
 
 
 def resolve(ledger: Ledger, arg: str, run: str | None) -> JobRecord:
-    """The job one JOB argument means."""
+    """The job one JOB argument means: a job file's path (ledger/jobfile.py),
+    else the ledger's forms."""
+    by_file = resolve_jobfile(ledger, arg, run)
+    if by_file is not None:
+        return by_file
     return ledger.resolve(arg, run)
 
 

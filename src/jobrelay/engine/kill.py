@@ -16,14 +16,14 @@ from __future__ import annotations
 import time
 
 from ..host_dataclasses import replace
-from ..runners.base import KillOutcome, KillTarget, Runner, RunnerState
+from ..runners.base import KillOutcome, KillTarget, Runner, RunnerState, after_grace
 from ..status import keys
 from ..status.facts import StatusFacts
 from .jobhost import HostTrouble, Slot, not_ready
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
-    from typing import Dict, List, Optional, Sequence, Tuple
+    from typing import Dict, List, Optional, Sequence, Set, Tuple
 
     from .protocol import JobReply
     from .verbs import Engine
@@ -77,14 +77,17 @@ def kill_group(engine: Engine, runner: Runner, group: List[Slot]) -> None:
             detail[id(slot)] = outcome.detail or "killed"
         else:
             slot.error = f"kill failed: {outcome.detail}"
-    gone, why = verify(engine, runner, sent, started)
+    gone, why, harder = verify(engine, runner, sent, started)
+    for slot in sent:
+        if id(slot) in harder and after_grace(engine.options) not in detail[id(slot)]:
+            detail[id(slot)] = f"{detail[id(slot)]}; {after_grace(engine.options)}"
     for slot in sent:
         facts = slot.facts
         if id(slot) not in gone:
             slot.error = f"kill not verified: {why.get(id(slot), 'the job is still there')}"
             slot.reply = kill_reply(engine, slot, detail[id(slot)], verified=False)
             continue
-        if runner.kill_verifies_gone and facts and facts.exists and not facts.finished:
+        if runner.kill_verifies_gone and facts and facts.started and not facts.finished:
             record_killed(engine, slot, facts)
         slot.reply = kill_reply(engine, slot, f"{detail[id(slot)]}; {gone[id(slot)]}", True)
 
@@ -94,13 +97,26 @@ def target(engine: Engine, slot: Slot) -> KillTarget:
     return KillTarget(engine.runner_id(slot), facts.pid if facts else None, slot.path)
 
 
+def end_seen(facts: Optional[StatusFacts]) -> Optional[Tuple[object, ...]]:
+    """The end a status file records, as a value to compare (None: no end)."""
+    if facts is None or not facts.finished:
+        return None
+    return (facts.start_time, facts.exit_time, facts.exit, facts.exit_code, facts.exit_signal)
+
+
 def verify(
     engine: Engine, runner: Runner, slots: List[Slot], started: float
-) -> Tuple[Dict[int, str], Dict[int, str]]:
-    """Look until each job is gone or the time is up: (gone: how), (still there: why)."""
+) -> Tuple[Dict[int, str], Dict[int, str], Set[int]]:
+    """Look until each job is gone or the time is up: (gone: how), (still there:
+    why), the jobs that were sent the harder kill.
+
+    An end the file recorded before the kill (a requeued job's first run) is not
+    the kill's result: only a new end, or the runner's word, is."""
     options = engine.options
+    before = {id(s): end_seen(s.facts) for s in slots}
     deadline = started + options.kill_timeout
     escalated = False
+    harder: Set[int] = set()
     gone: Dict[int, str] = {}
     why: Dict[int, str] = {}
     pending = list(slots)
@@ -108,7 +124,8 @@ def verify(
         readable = [s for s in pending if s.facts is not None and s.facts.exists]
         engine.look_again(readable)
         for slot in pending:
-            if slot.facts is not None and slot.facts.finished:
+            end = end_seen(slot.facts)
+            if end is not None and end != before[id(slot)]:
                 gone[id(slot)] = "its status file records the end"
         asked = [s for s in pending if id(s) not in gone]
         if asked:
@@ -131,11 +148,12 @@ def verify(
             break
         if not escalated and now - started >= options.kill_grace:
             escalated = True
+            harder.update(id(s) for s in pending)
             failed = escalate(engine, runner, pending)
             for slot, outcome in failed:
                 why[id(slot)] = f"the harder kill failed: {outcome.detail}"
         time.sleep(min(LOOK_EVERY, max(0.0, deadline - now)))
-    return gone, why
+    return gone, why, harder
 
 
 def escalate(

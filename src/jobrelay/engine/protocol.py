@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from ..host_dataclasses import asdict, dataclass, field
+from ..host_dataclasses import dataclass, field
 from ..runners.base import RunnerJobInfo, RunnerState
 from ..status.facts import StatusFacts, facts_dict, facts_from_wire
 
@@ -67,12 +67,59 @@ class JobRequest:
 
 
 @dataclass(frozen=True)
+class RunnerGrant:
+    """Poll: what the controller's polling budget allows the engine to ask the
+    runner (docs/performance.md, "polling budget").
+
+    ``covers``: ids another process's query answered a moment ago (``jobs``:
+    its answers; a covered id not in ``jobs`` is gone): taken as the runner's
+    answer, not asked again. ``ask``: the engine may make one query per
+    runner, for the ids it needs plus ``extra`` (what other processes of the
+    user wait for); if False, a job needing the runner gets a runner error.
+    No view at all: ask freely (no budget).
+    """
+
+    runner: str
+    ask: bool
+    extra: List[str] = field(default_factory=list)
+    covers: List[str] = field(default_factory=list)
+    jobs: Mapping[str, RunnerJobInfo] = field(default_factory=dict)
+
+    def to_wire(self) -> Dict[str, Any]:
+        return {
+            "runner": self.runner,
+            "ask": self.ask,
+            "extra": list(self.extra),
+            "covers": list(self.covers),
+            "jobs": {k: info_dict(v) for k, v in self.jobs.items()},
+        }
+
+
+def grant_from_wire(raw: object) -> Optional[RunnerGrant]:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ProtocolError("runner_grant is not an object")
+    jobs = raw.get("jobs") or {}
+    if not isinstance(jobs, dict):
+        raise ProtocolError("runner_grant.jobs is not an object")
+    return RunnerGrant(
+        runner=str(raw.get("runner") or ""),
+        ask=raw.get("ask") is True,
+        extra=[str(i) for i in raw.get("extra") or []],
+        covers=[str(i) for i in raw.get("covers") or []],
+        jobs={str(k): info_from_wire(v) for k, v in jobs.items()},
+    )
+
+
+@dataclass(frozen=True)
 class Request:
     verb: str
     run_root: str  # "~/jobrelay-run" or absolute
     jobs: List[JobRequest]
     runner_options: Mapping[str, Any] = field(default_factory=dict)
     v: int = PROTOCOL_VERSION
+    runner_grant: Optional[RunnerGrant] = None  # poll: the polling budget's word
 
     def to_json(self) -> str:
         jobs = []
@@ -93,14 +140,16 @@ class Request:
             "runner_options": dict(self.runner_options),
             "jobs": jobs,
         }
+        if self.runner_grant is not None:
+            data["runner_grant"] = self.runner_grant.to_wire()
         return json.dumps(data, separators=(",", ":"))
 
 
 def parse_request(text: str) -> Request:
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise ProtocolError(f"request is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
+        raise ProtocolError(f"request is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProtocolError("request is not a JSON object")
     if data.get("v") != PROTOCOL_VERSION:
@@ -143,7 +192,13 @@ def parse_request(text: str) -> Request:
     options = data.get("runner_options") or {}
     if not isinstance(options, dict):
         raise ProtocolError("runner_options is not an object")
-    return Request(verb=verb, run_root=run_root, jobs=jobs, runner_options=options)
+    return Request(
+        verb=verb,
+        run_root=run_root,
+        jobs=jobs,
+        runner_options=options,
+        runner_grant=grant_from_wire(data.get("runner_grant")),
+    )
 
 
 @dataclass(frozen=True)
@@ -163,11 +218,13 @@ class JobReply:
     runner_error: Optional[str] = None  # the runner query failed: nothing is known from it
     runner_id: Optional[str] = None  # submit: the id the runner gave (or found in job.status)
     resubmit_refused: bool = False  # submit: the job dir shows an earlier submission
-    in_progress: bool = False  # poll: another agent holds the job's submit lock right now
+    in_progress: bool = False  # poll, submit: another agent holds the job's submit lock now
     kill_detail: Optional[str] = None  # kill: what happened
     kill_verified: bool = False  # kill: the job is known gone (file records its end, or runner)
     stamp: Optional[str] = None  # poll: the status file's stamp when it was read
     unchanged: bool = False  # poll: the file still has the request's "seen" stamp; no status
+    # submit: the runner's submit command timed out; the job may be with the runner
+    submit_uncertain: bool = False
     v: int = PROTOCOL_VERSION
 
     def to_json(self) -> str:
@@ -199,10 +256,11 @@ _REPLY_FIELDS = (
     "kill_verified",
     "stamp",
     "unchanged",
+    "submit_uncertain",
     "v",
 )
 _TEXT_FIELDS = ("error", "runner_error", "runner_id", "kill_detail", "stamp")
-_FLAG_FIELDS = ("resubmit_refused", "in_progress", "kill_verified", "unchanged")
+_FLAG_FIELDS = ("resubmit_refused", "in_progress", "kill_verified", "unchanged", "submit_uncertain")
 
 
 def info_dict(info: RunnerJobInfo) -> Dict[str, Any]:
@@ -234,22 +292,61 @@ def info_from_wire(raw: object) -> RunnerJobInfo:
 
 
 @dataclass(frozen=True)
+class RunnerQuery:
+    """Poll: the one runner query the engine made for the whole request (the
+    ids asked, and the answers), so the controller can share it with the
+    user's other processes. ``error``: the query failed."""
+
+    ids: List[str]
+    jobs: Mapping[str, RunnerJobInfo] = field(default_factory=dict)
+    error: Optional[str] = None
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"ids": list(self.ids)}
+        out["jobs"] = {k: info_dict(v) for k, v in self.jobs.items()}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def query_from_wire(raw: object) -> Optional[RunnerQuery]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("ids"), list):
+        return None
+    jobs = raw.get("jobs") if isinstance(raw.get("jobs"), dict) else {}
+    return RunnerQuery(
+        ids=[str(i) for i in raw["ids"]],
+        jobs={str(k): info_from_wire(v) for k, v in jobs.items()},  # type: ignore[union-attr]
+        error=_text(raw.get("error")),
+    )
+
+
+@dataclass(frozen=True)
 class EndLine:
     agent_version: str
     count: int
     host: str
     v: int = PROTOCOL_VERSION
     end: bool = True
+    runner_query: Optional[RunnerQuery] = None  # poll: the runner query made, if any
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        data: Dict[str, Any] = {
+            "agent_version": self.agent_version,
+            "count": self.count,
+            "host": self.host,
+            "v": self.v,
+            "end": self.end,
+        }
+        if self.runner_query is not None:
+            data["runner_query"] = self.runner_query.to_wire()
+        return json.dumps(data, separators=(",", ":"))
 
 
 def decode_reply_line(line: str) -> Union[JobReply, EndLine]:
     """One reply line, typed; ProtocolError for anything that is not one."""
     try:
         data = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep
         raise ProtocolError(f"agent reply line is not JSON: {line[:200]!r}") from None
     if not isinstance(data, dict) or data.get("v") != PROTOCOL_VERSION:
         raise ProtocolError(f"agent reply line has wrong protocol version: {line[:200]!r}")
@@ -258,6 +355,7 @@ def decode_reply_line(line: str) -> Union[JobReply, EndLine]:
             agent_version=str(data.get("agent_version")),
             count=_int(data.get("count")) or 0,
             host=str(data.get("host", "")),
+            runner_query=query_from_wire(data.get("runner_query")),
         )
     job, rel, verb = data.get("job"), data.get("dir"), data.get("verb")
     if not (isinstance(job, str) and isinstance(rel, str) and isinstance(verb, str)):

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from .verbs import Engine
 
 
+BUSY = "another agent is submitting this job right now"
+
+
 def submit(engine: Engine, slots: List[Slot]) -> None:
     """Submit ``slots``. Each job's lock is held from before its files are
     written until its runner id is recorded."""
@@ -32,7 +35,9 @@ def submit(engine: Engine, slots: List[Slot]) -> None:
                 if host.lock(slot):
                     held.append(slot)
                 else:
-                    slot.error = "another agent is submitting this job right now"
+                    # e.g. the agent of a controller killed mid-submit, still at
+                    # work: the job may reach the runner, a poll will read it
+                    slot.reply = engine.reply(slot, in_progress=True, error=BUSY)
             except RunnerLoadError as exc:
                 slot.error = str(exc)
             except OSError as exc:
@@ -100,6 +105,12 @@ def start(engine: Engine, runner: Runner, group: List[Slot]) -> None:
     all from one launcher, batch schedulers overlap their commands)."""
     requests = [SubmitRequest(s.path, s.job_file, s.job_text) for s in group]
     for slot, outcome in zip(group, runner.submit(requests, engine.host.run)):  # noqa: B905
+        if outcome.runner_id is None and outcome.uncertain:
+            # transient (a slow scheduler): not a failure; the job's own status
+            # lines (its start) or a later look settle what happened
+            why = f"the runner's submit command {outcome.error or 'timed out'}: it may have the job"
+            slot.reply = engine.reply(slot, status=slot.facts, error=why, submit_uncertain=True)
+            continue
         if outcome.runner_id is None:
             slot.error = outcome.error or "runner gave no job id"
             continue

@@ -16,6 +16,7 @@ import time
 
 from ..host_dataclasses import fields, replace
 from ..runners.base import (
+    PollAnswer,
     Runner,
     RunnerJobInfo,
     RunnerOptions,
@@ -25,13 +26,17 @@ from ..runners.registry import RunnerLoadError, make_runner, runner_class
 from ..status import keys
 from ..status.facts import StatusFacts
 from .jobhost import HostTrouble, JobHost, Slot, failed, not_ready
-from .protocol import JobReply, JobRequest, dir_named_for
+from .protocol import JobReply, JobRequest, RunnerGrant, RunnerQuery, dir_named_for
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterator, List, Mapping, Sequence, Set
+    from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 SUBMIT_CHUNK = 200  # jobs whose submit locks are held at once
+NOT_GRANTED = (
+    "runner not asked: the polling budget of its endpoint is spent for now "
+    "(the job's state is from its status file; the runner is asked again later)"
+)
 
 
 def utc_now() -> str:
@@ -42,11 +47,19 @@ def utc_now() -> str:
 class Engine:
     """One verb over many jobs on one ``JobHost``."""
 
-    def __init__(self, host: JobHost, verb: str, options: RunnerOptions) -> None:
+    def __init__(
+        self,
+        host: JobHost,
+        verb: str,
+        options: RunnerOptions,
+        grant: Optional[RunnerGrant] = None,
+    ) -> None:
         self.host = host
         self.verb = verb
         self.options = host.runner_options(options)
         self._runners: Dict[str, Runner] = {}
+        self.grant = grant  # poll: what the polling budget allows (None: ask freely)
+        self.query: Optional[RunnerQuery] = None  # poll: the runner query made under a grant
 
     @staticmethod
     def now() -> str:
@@ -184,15 +197,17 @@ class Engine:
         ]
         answers: Dict[int, RunnerJobInfo] = {}
         errors: Dict[int, str] = {}
-        for name, group in self.runner_groups(asks).items():
-            answer = self.runner(name).poll([self.runner_id(s) for s in group], self.host.run)
+        groups = self.runner_groups(asks)
+        if self.grant is not None and self.grant.ask and self.grant.extra:
+            groups.setdefault(self.grant.runner, [])  # others wait for this query's answer
+        for name, group in groups.items():
+            found, failed = self.ask_runner(name, [self.runner_id(s) for s in group])
             for slot in group:
-                if answer.error:
-                    errors[id(slot)] = answer.error
+                rid = self.runner_id(slot)
+                if rid in failed:
+                    errors[id(slot)] = failed[rid]
                 else:
-                    answers[id(slot)] = answer.jobs.get(self.runner_id(slot)) or RunnerJobInfo(
-                        self.runner_id(slot), RunnerState.GONE
-                    )
+                    answers[id(slot)] = found.get(rid) or RunnerJobInfo(rid, RunnerState.GONE)
         ended = [s for s in asks if id(s) in answers and answers[id(s)].state.ended]
         forgot = {id(s) for s in ended if answers[id(s)].state is RunnerState.GONE}
         self.second_look(ended, forgot)
@@ -208,6 +223,35 @@ class Engine:
                 stamp=slot.stamp or None,
                 unchanged=slot.unchanged,
             )
+
+    def ask_runner(
+        self, name: str, ids: List[str]
+    ) -> Tuple[Mapping[str, RunnerJobInfo], Dict[str, str]]:
+        """The runner's answers about ``ids`` and the ids it could not answer
+        (with why), within the grant: covered ids from the shared answer, the
+        rest by one query when the grant allows it."""
+        grant = self.grant
+        if grant is None:
+            free = self.runner(name).poll(ids, self.host.run)
+            return free.jobs, {i: free.error for i in ids} if free.error else {}
+        covered = set(grant.covers)
+        found: Dict[str, RunnerJobInfo] = {}
+        for rid in ids:
+            if rid in covered:
+                found[rid] = grant.jobs.get(rid) or RunnerJobInfo(rid, RunnerState.GONE)
+        rest = [rid for rid in ids if rid not in covered]
+        if not grant.ask or self.query is not None:  # one query per grant
+            return found, {rid: NOT_GRANTED for rid in rest}
+        wanted = set(rest)
+        query = rest + [rid for rid in grant.extra if rid not in wanted]
+        if not query:
+            return found, {}
+        answer: PollAnswer = self.runner(name).poll(query, self.host.run)
+        self.query = RunnerQuery(ids=query, jobs=dict(answer.jobs), error=answer.error)
+        if answer.error:
+            return found, {rid: answer.error for rid in rest}
+        found.update((rid, answer.jobs[rid]) for rid in rest if rid in answer.jobs)
+        return found, {}
 
     def runner_id(self, slot: Slot) -> str:
         assert slot.facts is not None and slot.facts.runner_id is not None

@@ -29,6 +29,27 @@ _PLAIN_FIELDS = (
 )
 
 
+def _plain_changes(job: JobRecord, update: JobUpdate) -> Dict[str, Any]:
+    new: Dict[str, Any] = {}
+    for name in _PLAIN_FIELDS:
+        value = getattr(update, name)
+        if not isinstance(value, Keep) and value != getattr(job, name):
+            new[name] = value
+    return new
+
+
+def changes_nothing(job: JobRecord, update: JobUpdate) -> bool:
+    """``update`` would write nothing over ``job`` as given (no field, state,
+    error, message or note): a poll of 10,000 unchanged jobs skips the ledger."""
+    return (
+        not update.messages
+        and not update.notes
+        and (isinstance(update.state, Keep) or update.state is job.state)
+        and (isinstance(update.error, Keep) or update.error == job.error)
+        and not _plain_changes(job, update)
+    )
+
+
 def apply_one(
     db: sqlite3.Connection, job: JobRecord, update: JobUpdate, stamp: str
 ) -> Optional[JobRecord]:
@@ -37,11 +58,7 @@ def apply_one(
     The new record is made here from what was written, not read back: a poll
     writes hundreds of jobs in one transaction.
     """
-    new: Dict[str, Any] = {}  # JobRecord fields that change
-    for name in _PLAIN_FIELDS:
-        value = getattr(update, name)
-        if not isinstance(value, Keep) and value != getattr(job, name):
-            new[name] = value
+    new = _plain_changes(job, update)  # JobRecord fields that change
     if not isinstance(update.error, Keep) and update.error != job.error:
         new["error"] = update.error
         if update.error is not None:

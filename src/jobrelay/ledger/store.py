@@ -232,11 +232,13 @@ class Ledger:
         states: Optional[Iterable[JobState]] = None,
         name: Optional[str] = None,
         refs: Optional[Iterable[str]] = None,
+        script_path: Optional[str] = None,
     ) -> List[JobRecord]:
         """Jobs matching every filter given, oldest first. Unknown refs match nothing."""
         if refs is not None:
             wanted = {_split_ref(r) for r in refs}
-            found = self.find(run, [i for _, i in wanted] if ids is None else ids, states, name)
+            some = [i for _, i in wanted] if ids is None else ids
+            found = self.find(run, some, states, name, script_path=script_path)
             return [j for j in found if (j.run, j.id) in wanted]
         where: List[str] = []
         args: List[Any] = []
@@ -253,8 +255,14 @@ class Ledger:
             where.append("run = ?")
             args.append(run)
         if name is not None:
-            where.append("name = ?")
+            # with the run given, "+name" keeps SQLite on the (run, name) index:
+            # it would rather walk every job of that name in id order (for the
+            # ORDER BY), thousands in a ledger of a million jobs
+            where.append("name = ?" if run is None else "+name = ?")
             args.append(name)
+        if script_path is not None:
+            where.append("script_path = ?")
+            args.append(script_path)
         sql = f"SELECT {JOB_COLUMNS} FROM jobs"  # noqa: S608 (fixed column names; values bound)
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -262,13 +270,27 @@ class Ledger:
 
     def events(self, job_id: int, kinds: Optional[Iterable[EventKind]] = None) -> List[Event]:
         """A job's history, oldest first."""
-        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ?"  # noqa: S608
-        args: List[Any] = [job_id]
+        return self._events("job_id = ?", job_id, kinds)
+
+    def events_after(self, after: int, kinds: Optional[Iterable[EventKind]] = None) -> List[Event]:
+        """Every job's events with an id above ``after``, oldest first (event ids only
+        grow: a reader that keeps the last id it saw misses nothing and sees nothing twice)."""
+        return self._events("id > ?", after, kinds)
+
+    def _events(self, test: str, value: int, kinds: Optional[Iterable[EventKind]]) -> List[Event]:
+        # ``test`` is one of the fixed conditions above, never input
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {test}"  # noqa: S608
+        args: List[Any] = [value]
         if kinds is not None:
             wanted = [EventKind(k).value for k in kinds]
             sql += f" AND kind IN ({', '.join('?' * len(wanted))})"
             args.extend(wanted)
         return [event_from_row(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
+
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 in an empty ledger)."""
+        (last,) = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+        return int(last)
 
     def latest(self) -> Optional[JobRecord]:
         """The job created last, if any (one indexed row, whatever the ledger's size)."""

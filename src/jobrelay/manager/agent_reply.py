@@ -3,7 +3,7 @@ engine run in this process)."""
 
 from __future__ import annotations
 
-from ..engine.protocol import JobReply
+from ..engine.protocol import JobReply, RunnerQuery
 from ..host_dataclasses import dataclass, field
 
 
@@ -18,3 +18,4 @@ class AgentReply:
     error: str | None = None  # why the call as a whole failed
     agent_version: str | None = None
     not_started: bool = False  # the agent never ran (its install failed): nothing was done
+    runner_query: RunnerQuery | None = None  # poll under a grant: the runner query made

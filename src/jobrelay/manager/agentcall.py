@@ -19,6 +19,7 @@ from ..engine.protocol import (
     JobRequest,
     ProtocolError,
     Request,
+    RunnerGrant,
     decode_reply_line,
 )
 from ..platforms.model import Platform
@@ -43,7 +44,12 @@ class HostCaller(Protocol):
     installs: int
 
     async def call(
-        self, host: str, verb: str, jobs: list[JobRequest], timeout: float
+        self,
+        host: str,
+        verb: str,
+        jobs: list[JobRequest],
+        timeout: float,
+        grant: RunnerGrant | None = None,
     ) -> AgentReply: ...
 
     async def close(self) -> None: ...
@@ -76,13 +82,19 @@ class AgentCaller:
         return [*self.platform.python, "-S", remote]
 
     async def call(
-        self, host: str, verb: str, jobs: list[JobRequest], timeout: float
+        self,
+        host: str,
+        verb: str,
+        jobs: list[JobRequest],
+        timeout: float,
+        grant: RunnerGrant | None = None,
     ) -> AgentReply:
         request = Request(
             verb=verb,
             run_root=self.platform.run_root,
             jobs=jobs,
             runner_options=runner_options(self.platform),
+            runner_grant=grant,
         )
         payload = request.to_json().encode()
         remote = not self.transport.local_files
@@ -222,4 +234,5 @@ def parse_lines(host: str, stdout: str) -> AgentReply:
         complete=end is not None,
         agent_version=end.agent_version if end is not None else None,
         error="; ".join(errors[:3]) or None,
+        runner_query=end.runner_query if end is not None else None,
     )

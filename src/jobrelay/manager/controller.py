@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..engine.protocol import JobRequest
+from ..engine.protocol import JobRequest, RunnerGrant
 from ..host_dataclasses import dataclass, field
 from ..ledger.records import JobRecord, JobSpec, JobUpdate
 from ..ledger.store import Ledger
@@ -25,6 +25,15 @@ from ..states import JobState
 from ..transport.base import Transport
 from .agent_reply import AgentReply
 from .agentcall import AgentCaller, HostCaller
+from .budget import (
+    ConnectionBudget,
+    RunnerBudget,
+    SharedWindow,
+    backoff,
+    endpoint_of,
+    query_rate,
+    submit_rate,
+)
 from .job_directives import refusal_text, settle
 from .judge import Look, Rules, judge
 from .recording import job_request, record_reply
@@ -50,6 +59,13 @@ class SubmitItem:
     directives: Directives | Mapping[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    output: str | None = None  # the job's stdout+stderr on the host (submit -o), absolute
+    ecflow_task: str | None = None  # the ecFlow task its job file names (JSON, cli/ecflow.py)
+
+
+def output_env(item: SubmitItem) -> dict[str, str]:
+    """The job's environment: the wrapper sends its output to $JOBRELAY_OUTPUT when set."""
+    return {**item.env, "JOBRELAY_OUTPUT": item.output} if item.output else item.env
 
 
 class ControllerError(Exception):
@@ -65,6 +81,11 @@ class Controller:
         self._callers: dict[str, HostCaller] = {}
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
         self.stamps = StatusStamps()
+        self.budgets: dict[str, RunnerBudget] = {}  # endpoint -> its runner query budget
+        #: job id -> what its last kill found (the engine's word: how it was verified)
+        self.kill_details: dict[int, str] = {}
+        #: called with each job's look of a poll or kill (the status command shows it)
+        self.observe: Callable[[int, Look], None] | None = None
 
     # -- plumbing ---------------------------------------------------------
     def platform(self, name: str) -> Platform:
@@ -76,8 +97,18 @@ class Controller:
 
     def transport(self, platform: Platform) -> Transport:
         if platform.name not in self._transports:
-            self._transports[platform.name] = transport_for(platform)
+            admit = ConnectionBudget(self.home, platform.ssh_connections).admit
+            self._transports[platform.name] = transport_for(platform, admit)
         return self._transports[platform.name]
+
+    def budget(self, platform: Platform, where: str) -> RunnerBudget:
+        """The runner query budget of the endpoint a batch's runner query goes to."""
+        endpoint = endpoint_of(platform, where)
+        if endpoint not in self.budgets:
+            call = platform.command_timeout
+            rate = query_rate(platform)
+            self.budgets[endpoint] = RunnerBudget(self.home, endpoint, platform.runner, rate, call)
+        return self.budgets[endpoint]
 
     def caller(self, platform: Platform) -> HostCaller:
         if platform.name not in self._callers:
@@ -101,7 +132,12 @@ class Controller:
             await transport.close()
 
     async def _call(
-        self, platform: Platform, hosts: Sequence[str], verb: str, jobs: list[JobRequest]
+        self,
+        platform: Platform,
+        hosts: Sequence[str],
+        verb: str,
+        jobs: list[JobRequest],
+        grant: RunnerGrant | None = None,
     ) -> AgentReply:
         """Try ``hosts`` in order until one answers; remember the unreachable ones."""
         caller = self.caller(platform)
@@ -112,7 +148,9 @@ class Controller:
             timeout += platform.kill_timeout
 
         async def attempt(host: str) -> AgentReply:
-            return await caller.call(host, verb, jobs, timeout=timeout)
+            if grant is None:
+                return await caller.call(host, verb, jobs, timeout=timeout)
+            return await caller.call(host, verb, jobs, timeout=timeout, grant=grant)
 
         def unreachable(reply: AgentReply) -> str | None:
             if reply.unreachable and not reply.replies:
@@ -143,6 +181,12 @@ class Controller:
             raise ControllerError(refusal_text(problems))
         scripts = []
         for item in items:
+            if item.output is not None and not (
+                item.output.startswith("/") and "\0" not in item.output
+            ):
+                raise ControllerError(
+                    f"job {item.name!r}: output {item.output!r}: not an absolute path"
+                )
             try:
                 scripts.append(item.script_path.read_text(errors="surrogateescape"))
             except OSError as exc:
@@ -159,13 +203,17 @@ class Controller:
                     runner=platform.runner,
                     script_path=str(item.script_path.resolve()),
                     directives=job_directives.to_wire(),
-                    env=item.env,
+                    env=output_env(item),
+                    output=item.output,
+                    ecflow_task=item.ecflow_task,
                 )
                 for item, job_directives in zip(items, directives, strict=True)
             ]
         )
         texts = dict(zip((r.id for r in records), scripts, strict=True))
-        batches = _chunks(records, platform.max_batch)
+        rate = submit_rate(platform)
+        size = platform.max_batch if rate.unlimited else min(platform.max_batch, rate.count)
+        batches = _chunks(records, size)
         done = await asyncio.gather(
             *(self._submit_batch(platform, batch, texts, progress) for batch in batches)
         )
@@ -191,6 +239,10 @@ class Controller:
             )
             for job in batch
         ]
+        # the platform's submit rate, counted by every process of the user
+        await SharedWindow(self.home, f"submit@{platform.name}", submit_rate(platform)).take(
+            len(batch)
+        )
         reply = AgentReply("?", unreachable=True)
         for attempt in range(platform.submit_retry_budget + 1):
             reply = await self._call(
@@ -199,7 +251,7 @@ class Controller:
             if not (reply.unreachable and not reply.replies):
                 break
             if attempt < platform.submit_retry_budget:  # no sleep after the last try
-                await asyncio.sleep(min(2.0**attempt, 10.0))
+                await asyncio.sleep(backoff(attempt))
         rules = Rules(datetime.now(UTC))
         error = reply.error
         if reply.unreachable:
@@ -257,6 +309,8 @@ class Controller:
         calls = []
         for (platform_name, where), members in groups.items():
             platform = self.platform(platform_name)
+            if verb == "poll":  # one runner query for all of this cycle's batches
+                self.budget(platform, where).want(j.runner_id for j in members if j.runner_id)
             for batch in _chunks(members, platform.max_poll_batch):
                 calls.append(self._visit(platform, where, verb, batch, progress))
         for visited in await asyncio.gather(*calls):
@@ -276,10 +330,25 @@ class Controller:
         bound = where.startswith("host:")
         hosts = [where[5:]] if bound else self.picker(platform).candidates()
         requests = [self._request(job) for job in batch]
+        budget = self.budget(platform, where)
+        grant, ticket = None, None
         if verb == "poll":
             requests = [self.stamps.request(j.id, r) for j, r in zip(batch, requests, strict=True)]
-        reply = await self._call(platform, hosts, verb, requests)
-        return record_reply(self.ledger, platform, verb, batch, reply, self.stamps, progress)
+            grant, ticket = await budget.grant(job.runner_id for job in batch if job.runner_id)
+        reply = AgentReply("?")
+        try:
+            reply = await self._call(platform, hosts, verb, requests, grant)
+        finally:
+            budget.settle(ticket, reply.runner_query, reply.complete)
+        if verb == "kill":
+            budget.forget(job.runner_id for job in batch if job.runner_id)
+            for job in batch:
+                line = reply.replies.get(job.ref)
+                if line is not None and line.kill_detail:
+                    self.kill_details[job.id] = line.kill_detail
+        return record_reply(
+            self.ledger, platform, verb, batch, reply, self.stamps, progress, self.observe
+        )
 
 
 def make_caller(platform: Platform, transport: Transport, home: Path) -> HostCaller:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import __version__
 from ..engine.jobhost import HostTrouble
-from ..engine.protocol import JobReply, JobRequest
+from ..engine.protocol import JobReply, JobRequest, RunnerGrant
 from ..platforms.model import Platform
 from .agent_reply import AgentReply
 
@@ -37,8 +37,15 @@ def runner_options(platform: Platform) -> dict[str, Any]:
     return options
 
 
-def call_in_process(platform: Platform, host: str, verb: str, jobs: list[JobRequest]) -> AgentReply:
-    """One engine call here, answered as an agent call would be."""
+def call_in_process(
+    platform: Platform,
+    host: str,
+    verb: str,
+    jobs: list[JobRequest],
+    grant: RunnerGrant | None = None,
+) -> AgentReply:
+    """One engine call here, answered as an agent call would be (``grant``:
+    the polling budget's word, as the agent gets it)."""
     from ..agent.jobdirs import expand_root
     from ..agent.local_host import LocalJobHost
     from ..engine.verbs import Engine
@@ -48,6 +55,7 @@ def call_in_process(platform: Platform, host: str, verb: str, jobs: list[JobRequ
         LocalJobHost(expand_root(platform.run_root)),
         verb,
         engine_options(runner_options(platform)),
+        grant,
     )
     replies: dict[str, JobReply] = {}
     try:
@@ -55,4 +63,6 @@ def call_in_process(platform: Platform, host: str, verb: str, jobs: list[JobRequ
             replies[reply.job] = reply
     except HostTrouble as exc:
         return AgentReply(host, replies, unreachable=exc.unreachable, error=str(exc))
-    return AgentReply(host, replies, complete=True, agent_version=__version__)
+    return AgentReply(
+        host, replies, complete=True, agent_version=__version__, runner_query=engine.query
+    )

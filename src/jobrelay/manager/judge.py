@@ -21,6 +21,7 @@ No I/O and no clock: the caller passes the time in ``Rules``.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cached_property
 
 from ..engine.protocol import JobReply
 from ..host_dataclasses import dataclass, replace
@@ -60,7 +61,7 @@ class Rules:
     #: interrupted (a concurrent submit may not have reached the host yet)
     submit_grace: float = 120.0
 
-    @property
+    @cached_property  # one judgement time for a whole batch: formatted once
     def stamp(self) -> str:
         return self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -114,6 +115,14 @@ def _after_submit(job: JobRecord, look: Look, rules: Rules) -> JobUpdate | None:
         # The call was cut: the job may have reached the runner. It stays
         # 'submitting' and the next poll reads its status file.
         return None
+    if reply.in_progress:
+        # Another agent holds its submit lock (one of a controller killed
+        # mid-submit): it may reach the runner; a poll reads what it did.
+        return _error_only(job, reply.error or "another agent is submitting this job")
+    if reply.submit_uncertain and not reply.runner_id:
+        # a timed-out submit command is transient, never a failure: the job
+        # stays submitting and its status file (its start) settles it later
+        return JobUpdate(job.id, error=reply.error, host=look.host, expect_state=job.state)
     # An error with no runner id is the agent's word that this submission
     # never reached the runner; with one, the runner has it despite trouble.
     never = reply.error if not (reply.runner_id or reply.resubmit_refused) else None

@@ -34,6 +34,7 @@ from ..ledger.records import ExitSource, JobRecord
 from ..runners.base import RunnerJobInfo, RunnerState
 from ..states import JobState
 from ..status.facts import StatusFacts
+from .evolve import evolve
 
 #: consecutive looks at which a job the runner does not know is declared lost
 LOST_AFTER_LOOKS = 2
@@ -140,8 +141,8 @@ def decide(
     if facts.finished:
         requeued = _requeued_run(facts, runner, prev, requeue_signals)
         if requeued is not None:
-            return replace(requeued, runner_id=file_id)
-        return replace(_from_file_exit(facts, prev), runner_id=file_id)
+            return evolve(requeued, runner_id=file_id)
+        return evolve(_from_file_exit(facts, prev), runner_id=file_id)
     if prev.state is JobState.SUBMITTING and file_id is None and submit_error is not None:
         return Decision(
             JobState.SUBMIT_FAILED,
@@ -164,7 +165,7 @@ def decide(
             forgot_count=prev.forgot_count,
             runner_id=file_id,
         )
-    return replace(_from_runner(facts, runner.info, prev, base), runner_id=file_id)
+    return evolve(_from_runner(facts, runner.info, prev, base), runner_id=file_id)
 
 
 def _requeued_run(

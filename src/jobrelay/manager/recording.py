@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Callable
 
 from ..engine.protocol import JobRequest
+from ..ledger.changes import changes_nothing
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
 from ..platforms.model import Platform
@@ -19,8 +20,8 @@ from .agent_reply import AgentReply
 from .judge import Look, Rules, judge
 from .stamps import StatusStamps
 
-#: rounds of judging again the jobs another controller changed meanwhile
-STALE_ROUNDS = 3
+#: times a stale update is judged again (each retry follows another command's write)
+STALE_RETRIES = 5
 
 
 def job_request(ledger: Ledger, job: JobRecord) -> JobRequest:
@@ -43,38 +44,52 @@ def record_reply(
     reply: AgentReply,
     stamps: StatusStamps | None = None,
     progress: Callable[[int], None] | None = None,
+    observe: Callable[[int, Look], None] | None = None,
 ) -> dict[int, JobRecord]:
     """Judge each job of ``batch`` by ``reply`` and record the updates in one
-    transaction; the jobs that changed, as the ledger now holds them."""
+    transaction; the jobs that changed, as the ledger now holds them.
+
+    An update judged against a state another command changed meanwhile (a
+    poll during a kill) is stale: it is judged again against the job as the
+    ledger now holds it, not dropped. ``observe`` is shown each job's look
+    (the status command reports it)."""
     now = datetime.now(UTC)
     looks: dict[int, tuple[Look, Rules]] = {}
+    by_runner: dict[str, Rules] = {}  # one per runner: its time is formatted once
     for job in batch:
         line = reply.replies.get(job.ref)
         if line is not None and stamps is not None:
             line = stamps.resolve(job.id, line)
-        rules = Rules(now, requeue_signals(job.runner), platform.command_timeout * 2)
-        looks[job.id] = (
-            Look(verb, reply.host, line, reply.unreachable, call_error=reply.error),
-            rules,
-        )
+        rules = by_runner.get(job.runner)
+        if rules is None:
+            rules = by_runner[job.runner] = Rules(
+                now, requeue_signals(job.runner), platform.command_timeout * 2
+            )
+        look = Look(verb, reply.host, line, reply.unreachable, call_error=reply.error)
+        if observe is not None:
+            observe(job.id, look)
+        looks[job.id] = (look, rules)
     fresh: dict[int, JobRecord] = {}
-    todo = list(batch)
-    for _ in range(STALE_ROUNDS):
-        updates = [u for job in todo if (u := judge(job, *looks[job.id])) is not None]
+    jobs = batch
+    for _ in range(STALE_RETRIES):
+        # a poll of thousands of unchanged jobs writes nothing and reads nothing back
+        updates = [
+            u
+            for j in jobs
+            if (u := judge(j, *looks[j.id])) is not None and not changes_nothing(j, u)
+        ]
         if not updates:
             break
         report = ledger.apply(updates)
         fresh.update(report.jobs)
-        # Another controller recorded these jobs meanwhile (a poll moved one
-        # from submitted to running while our kill ran): what we saw is judged
-        # again on what the ledger now holds, never dropped (a verified kill
-        # was lost so, the job left running with no word).
-        todo = [report.jobs[i] for i in report.stale]
+        jobs = [report.jobs[i] for i in report.stale]
+        if not jobs:
+            break
     if stamps is not None:
         stamps.forget([i for i, job in fresh.items() if job.state.is_final])
     if progress:
         progress(len(batch))
-    return dict(fresh)
+    return fresh
 
 
 def requeue_signals(runner: str) -> frozenset[str]:

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from .. import __version__
 from ..agent.jobdirs import JobDirError, check_job_dir_text
 from ..engine.jobhost import HostTrouble, JobFiles, JobHost, Slot
-from ..engine.protocol import JobReply, JobRequest
+from ..engine.protocol import JobReply, JobRequest, RunnerGrant
 from ..engine.verbs import Engine
 from ..host_dataclasses import replace
 from ..jobscript.assemble import write_job_files
@@ -86,19 +86,31 @@ class SshFreeCaller:
         """HostCaller: nothing is kept running on the host."""
 
     async def call(
-        self, host: str, verb: str, jobs: list[JobRequest], timeout: float
+        self,
+        host: str,
+        verb: str,
+        jobs: list[JobRequest],
+        timeout: float,
+        grant: RunnerGrant | None = None,
     ) -> AgentReply:
         self.work.mkdir(parents=True, exist_ok=True, mode=0o700)
         mirror = MirrorJobHost(self, host, asyncio.get_running_loop(), timeout)
+        engine = Engine(mirror, verb, self.options, grant)
 
         def work() -> list[JobReply]:
-            return list(Engine(mirror, verb, self.options).run(jobs))
+            return list(engine.run(jobs))
 
         try:
             replies = await asyncio.to_thread(work)
         except HostTrouble as exc:
             return AgentReply(host, unreachable=exc.unreachable, error=exc.reason)
-        return AgentReply(host, {r.job: r for r in replies}, complete=True, agent_version=VERSION)
+        return AgentReply(
+            host,
+            {r.job: r for r in replies},
+            complete=True,
+            agent_version=VERSION,
+            runner_query=engine.query,
+        )
 
 
 class MirrorJobHost(JobHost):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from ..engine.protocol import JobReply, JobRequest
 from ..host_dataclasses import dataclass, replace
 from ..status.facts import StatusFacts
+from .evolve import evolve
 
 UNCHANGED_WITHOUT_READ = (
     "the agent said the status file was unchanged since a read this controller has not made"
@@ -24,7 +25,7 @@ UNCHANGED_WITHOUT_READ = (
 @dataclass(frozen=True)
 class Seen:
     stamp: str
-    facts: StatusFacts
+    facts: StatusFacts  # as read, without its messages (they are in the ledger already)
 
 
 class StatusStamps:
@@ -45,7 +46,7 @@ class StatusStamps:
         # a finished file is read in full: requeue and late lines matter there
         if facts.finished or not facts.runner_id or not facts.runner_name:
             return plain
-        return replace(plain, runner=facts.runner_name, runner_id=facts.runner_id, seen=seen.stamp)
+        return evolve(plain, runner=facts.runner_name, runner_id=facts.runner_id, seen=seen.stamp)
 
     def resolve(self, job_id: int, reply: JobReply) -> JobReply:
         """The reply as if the file had been read: an "unchanged" one gets the facts
@@ -54,9 +55,10 @@ class StatusStamps:
             seen = self._by_job.get(job_id)
             if seen is None or seen.stamp != reply.stamp:
                 return replace(reply, unchanged=False, error=UNCHANGED_WITHOUT_READ)
-            return replace(reply, unchanged=False, status=replace(seen.facts, messages=()))
+            return evolve(reply, unchanged=False, status=seen.facts)
         if reply.status is not None and reply.stamp:
-            self._by_job[job_id] = Seen(reply.stamp, reply.status)
+            quiet = replace(reply.status, messages=()) if reply.status.messages else reply.status
+            self._by_job[job_id] = Seen(reply.stamp, quiet)
         else:
             self._by_job.pop(job_id, None)
         return reply

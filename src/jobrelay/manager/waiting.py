@@ -1,9 +1,10 @@
 """Poll until jobs are final.
 
-The delay between polls grows while nothing changes (long jobs do not
-hammer the hosts) and drops back to the first delay when a poll finds news:
-while jobs are ending, the last of them is seen soon after it ends, not up
-to half the elapsed time later.
+Each job is polled on its own schedule (``schedule.py``): short delays at
+first, growing while the job does not change, up to a ceiling by its state
+and platform, tighter near its time limit; a change brings the jobs of its
+kind forward (while jobs are ending, the last of them is seen soon after it
+ends). The jobs due at one moment are polled together.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from collections.abc import Callable, Sequence
 
 from ..ledger.records import JobRecord
 from .controller import Controller
+from .schedule import FIRST_DELAY, GROWTH, PollSchedule
 
-FIRST_DELAY = 0.05
+__all__ = ["FIRST_DELAY", "GROWTH", "MAX_DELAY", "wait_final"]
+
+# the one delay ceiling of a loop that polls all its jobs together (stream/hub.py);
+# wait_final's jobs each have their own (schedule.py)
 MAX_DELAY = 5.0
-GROWTH = 1.5
 
 
 async def wait_final(
@@ -25,25 +29,33 @@ async def wait_final(
     job_ids: Sequence[int],
     timeout: float | None = None,
     on_poll: Callable[[list[JobRecord]], None] | None = None,
-    max_delay: float = MAX_DELAY,
+    max_delay: float | None = None,
 ) -> list[JobRecord]:
     """Return the jobs once all are final, or when ``timeout`` runs out (having
-    polled at least once: ``timeout=0`` is one look, not none)."""
+    polled at least once: ``timeout=0`` is one look, not none).
+
+    ``max_delay``: no job waits longer than this between polls (the
+    platforms' ceilings apply below it)."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    delay = FIRST_DELAY
+    schedule = PollSchedule(controller.platforms, max_delay)
     polled_once = False
     while True:
         jobs = controller.ledger.find(ids=job_ids)
         pending = [j for j in jobs if not j.state.is_final]
         if not pending:
             return jobs
-        if deadline is not None and polled_once and time.monotonic() >= deadline:
+        now = time.monotonic()
+        if deadline is not None and polled_once and now >= deadline:
             return jobs
-        pause = delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
+        pause = max(0.0, schedule.next_due(pending, now) - now)
+        if deadline is not None:
+            pause = min(pause, max(0.0, deadline - now))
         await asyncio.sleep(pause)
-        polled = await controller.poll(pending)
+        now = time.monotonic()
+        # the first look asks about every job; then those due (a timeout's last look too)
+        due = pending if not polled_once else schedule.pick(pending, now)
+        polled = await controller.poll(due)
         polled_once = True
-        news = any(new.state is not old.state for new, old in zip(polled, pending, strict=True))
-        delay = FIRST_DELAY if news else min(delay * GROWTH, max_delay)
+        schedule.observe(polled, time.monotonic())
         if on_poll is not None:
             on_poll(polled)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from jobrelay.runners.directives import DirectiveError, Directives, read_directi
 
 from .errors import ConfigError
 from .model import LOCALHOST, Platform, Selection, TransportKind, embedded_default
+from .rates import Rate, parse_rate
 
 ENV_CONFIG = "JOBRELAY_CONFIG"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -61,6 +61,8 @@ def load_platforms(
 
 def load_config(path: Path | str) -> dict[str, Platform]:
     """Parse one config file. ``localhost`` exists unless the file defines its own."""
+    import tomllib  # here: its import is a tenth of a one-shot command's start
+
     path = Path(path)
     try:
         with path.open("rb") as stream:
@@ -69,6 +71,8 @@ def load_config(path: Path | str) -> dict[str, Platform]:
         raise ConfigError(path, None, None, f"cannot read: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, None, f"not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:  # tomllib reads UTF-8 only, and says so this way
+        raise ConfigError(path, None, None, f"not UTF-8 text: {exc}") from exc
     return parse_document(document, path)
 
 
@@ -211,6 +215,13 @@ def _python(raw: object) -> tuple[str, ...]:
     return _strings(raw)
 
 
+def _rate(raw: object) -> Rate:
+    try:
+        return parse_rate(_string(raw))
+    except ValueError as exc:
+        raise _Problem(str(exc)) from None
+
+
 def _directives(raw: object) -> Directives:
     if not isinstance(raw, dict):
         raise _Problem(f"must be a table, got {_type(raw)}")
@@ -245,4 +256,11 @@ _READERS: dict[str, Callable[[object], Any]] = {
     "submit_retry_budget": _int(0),
     "kill_grace": _seconds(0.0),
     "kill_timeout": _seconds(1.0),
+    "runner_queries": _rate,
+    "ssh_connections": _rate,
+    "submit_rate": _rate,
+    "endpoint": lambda raw: _string(raw, NAME_RE, "endpoint name"),
+    "poll_submitted": _seconds(0.05),
+    "poll_running": _seconds(0.05),
+    "poll_near_limit": _seconds(0.05),
 }

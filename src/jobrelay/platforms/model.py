@@ -8,10 +8,20 @@ from jobrelay.runners.base import Directives
 from jobrelay.transport.ssh_command import DEFAULT_SSH_COMMAND
 
 from ..host_dataclasses import dataclass, field
+from .rates import UNLIMITED, Rate
 
 DEFAULT_RSYNC_COMMAND = ("rsync",)
 DEFAULT_RUN_ROOT = "~/jobrelay-run"
 LOCALHOST = "localhost"
+# The polling budget's defaults (docs/configuration.md): a batch scheduler's
+# server is asked at most once per 10 s per endpoint by all of the user's
+# jobrelay processes together (AiiDA's default minimum poll interval); a
+# host's process table (background, at) is read by the agent call itself,
+# which the ssh connection budget bounds.
+SCHEDULER_QUERIES = Rate(6, 60.0)
+HOST_QUERIES = UNLIMITED
+SCHEDULER_SUBMITS = Rate(600, 60.0)  # jobs handed to a batch scheduler, all processes
+SSH_CONNECTIONS = Rate(60, 60.0)  # new ssh connections per host (multiplexed sessions are free)
 
 
 class Selection(enum.Enum):
@@ -53,6 +63,15 @@ class Platform:
     max_poll_batch: int = 1000
     kill_grace: float = 5.0  # seconds a kill waits before the harder kill (TERM -> KILL)
     kill_timeout: float = 60.0  # seconds a kill may take until the job is verified gone
+    # the polling budget (manager/budget.py): None = the runner's default
+    runner_queries: Rate | None = None
+    ssh_connections: Rate = SSH_CONNECTIONS
+    endpoint: str | None = None  # the budget's endpoint name; None: runner@cluster or hosts
+    submit_rate: Rate | None = None  # jobs submitted per window; None = the runner's default
+    # poll delays while waiting (manager/schedule.py): ceilings by state, None = by runner
+    poll_submitted: float | None = None
+    poll_running: float | None = None
+    poll_near_limit: float = 5.0  # ceiling around a running job's time limit
 
 
 def embedded_default() -> dict[str, Platform]:

@@ -7,7 +7,10 @@ running job in queue ``=`` and forgets it when it ends. ``atrm`` of a running
 job leaves it running, and the job starts inside atd's process group (never
 signal that group): the commands fed to at therefore ``exec setsid`` the job
 script, which makes its pid (the wrapper's, recorded in job.status) the
-leader of a group of its own, and that whole group is what kill signals.
+leader of a session of its own. The wrapper runs the user's script in a
+process group of its own inside that session, and the script may make more
+(``set -m``): the whole session is the job, and every group in it is what
+kill signals.
 ``atrm`` of an unknown id says "Cannot find jobid N" and exits 1.
 
 at has no directives: a time limit is not enforced (``header_lines`` is
@@ -26,6 +29,7 @@ from ..host_dataclasses import dataclass
 from ..processes import CommandExecutor, CommandResult
 from ..status import keys
 from .base import (
+    TERM_ONLY,
     Directives,
     KillOutcome,
     KillTarget,
@@ -35,7 +39,10 @@ from .base import (
     RunnerState,
     SubmitOutcome,
     SubmitRequest,
+    after_grace,
     check_id,
+    grace_within_bound,
+    harder_kill_due,
 )
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
@@ -46,6 +53,7 @@ SUBMIT_ID = re.compile(r"^job (?P<id>\d+) at ", re.M)
 ATQ_LINE = re.compile(r"^(?P<id>\d+)\s+.*\s(?P<queue>\S)\s+\S+\s*$")
 ATRM_UNKNOWN = re.compile(r"Cannot find jobid (\d+)")
 RUNNING_QUEUE = "="
+KILL_SETTLE = 5.0  # seconds a KILLed session may take to be gone
 
 
 def at_commands(job: SubmitRequest) -> str:
@@ -66,49 +74,65 @@ def parse_atq(stdout: str) -> Dict[str, str]:
     return queues
 
 
+PS_FORMAT = "pid=,pgid=,sid=,stat=,args="
+
+
 @dataclass(frozen=True)
 class Proc:
     pid: int
     pgid: int
+    sid: int
     stat: str
     args: str
 
 
 def parse_ps(stdout: str) -> List[Proc]:
-    """``ps -e -o pid=,pgid=,stat=,args=`` lines."""
+    """``ps -e -o pid=,pgid=,sid=,stat=,args=`` lines."""
     procs = []
     for line in stdout.splitlines():
-        parts = line.split(None, 3)
-        if len(parts) >= 3 and parts[0].isdigit() and parts[1].isdigit():
-            args = parts[3] if len(parts) > 3 else ""
-            procs.append(Proc(int(parts[0]), int(parts[1]), parts[2], args))
+        parts = line.split(None, 4)
+        if len(parts) >= 4 and all(p.isdigit() for p in parts[:3]):
+            args = parts[4] if len(parts) > 4 else ""
+            procs.append(Proc(int(parts[0]), int(parts[1]), int(parts[2]), parts[3], args))
     return procs
 
 
 def job_group(procs: Sequence[Proc], target: KillTarget) -> Optional[int]:
-    """The pgid of the target's job, only if its leader is provably that job.
+    """The session (and group) id of the target's job, only if its leader is
+    provably that job.
 
-    The leader must lead its own group and run this job's file: a recycled pid,
-    or atd's own group, never qualifies.
+    The leader must lead its own session and run this job's file: a recycled
+    pid, or atd's own group, never qualifies.
     """
     job_file = f"{target.job_dir.rstrip('/')}/{keys.JOB_FILE}"
     for proc in procs:
-        is_job = proc.pid == proc.pgid and proc.args.endswith(" " + job_file)
+        leads = proc.pid == proc.pgid == proc.sid
+        is_job = leads and proc.args.endswith(" " + job_file)
         if is_job and "Z" not in proc.stat and (target.pid is None or target.pid == proc.pid):
-            return proc.pgid
+            return proc.sid
     return None
 
 
-def live_groups(procs: Sequence[Proc], groups: Sequence[int]) -> List[int]:
+def session_groups(procs: Sequence[Proc], sessions: Sequence[int]) -> Dict[int, List[int]]:
+    """The live process groups of each session that still has live members."""
     # zombies linger until reaped: they are not alive
-    alive = {p.pgid for p in procs if "Z" not in p.stat}
-    return [g for g in groups if g in alive]
+    groups: Dict[int, List[int]] = {}
+    wanted = set(sessions)
+    for proc in procs:
+        if (
+            proc.sid in wanted
+            and "Z" not in proc.stat
+            and proc.pgid not in groups.get(proc.sid, [])
+        ):
+            groups.setdefault(proc.sid, []).append(proc.pgid)
+    return groups
 
 
 class AtRunner(Runner):
     name = "at"
     time_limit_signals: ClassVar[FrozenSet[str]] = frozenset()  # at has no time limits
     host_bound = True  # only the host whose atd queued the job knows it
+    kill_verifies_gone = True  # kill() waits until the job's whole session is gone
 
     def header_lines(self, directives: Directives, job_dir: str) -> List[str]:
         return list(directives.raw)
@@ -180,7 +204,7 @@ class AtRunner(Runner):
         return [outcome[t.runner_id] for t in targets]
 
     def _ps(self, run: CommandExecutor) -> CommandResult:
-        return self._run(run, ["ps", "-e", "-o", "pid=,pgid=,stat=,args="])
+        return self._run(run, ["ps", "-e", "-o", PS_FORMAT])
 
     def _signal(
         self, targets: Sequence[KillTarget], queues: Dict[str, str], run: CommandExecutor
@@ -203,19 +227,40 @@ class AtRunner(Runner):
                 outcome[target.runner_id] = KillOutcome(target.runner_id, True, "already gone")
         if not groups:
             return outcome
-        left = self._kill_groups(sorted(set(groups.values())), "TERM", run)
-        deadline = time.monotonic() + self.options.kill_grace
+        sessions = sorted(set(groups.values()))
+        # the wrapper leads the session: TERM to it, it forwards TERM to the script
+        self._kill_groups(sessions, "TERM", run)
+        left = self._live(sessions, run)
+        deadline = time.monotonic() + grace_within_bound(self.options)
         while left and time.monotonic() < deadline:
             time.sleep(0.2)
-            listing = self._ps(run)
-            if listing.ok:
-                left = live_groups(parse_ps(listing.stdout), left)
-        if left:
-            self._kill_groups(left, "KILL", run)
-        for runner_id, group in groups.items():
-            how = "killed (KILL after grace)" if group in left else "terminated (TERM)"
-            outcome[runner_id] = KillOutcome(runner_id, True, how)
+            left = self._live(list(left), run)
+        still: Dict[int, List[int]] = {}
+        if left and harder_kill_due(self.options):
+            # every group of the session: the script's, and any it made itself
+            self._kill_groups(sorted({g for gs in left.values() for g in gs}), "KILL", run)
+            still = self._live(list(left), run)
+            deadline = time.monotonic() + KILL_SETTLE
+            while still and time.monotonic() < deadline:
+                time.sleep(0.2)
+                still = self._live(list(still), run)
+        for runner_id, sid in groups.items():
+            if sid in still:
+                detail = f"session {sid} alive after KILL"
+                outcome[runner_id] = KillOutcome(runner_id, False, detail)
+            elif sid not in left:
+                outcome[runner_id] = KillOutcome(runner_id, True, "terminated (TERM)")
+            else:
+                how = after_grace(self.options) if harder_kill_due(self.options) else TERM_ONLY
+                outcome[runner_id] = KillOutcome(runner_id, True, how)
         return outcome
+
+    def _live(self, sessions: Sequence[int], run: CommandExecutor) -> Dict[int, List[int]]:
+        """Live groups per session; all of them taken as live when ps fails."""
+        listing = self._ps(run)
+        if not listing.ok:
+            return {s: [s] for s in sessions}
+        return session_groups(parse_ps(listing.stdout), sessions)
 
     def _kill_groups(self, groups: Sequence[int], sig: str, run: CommandExecutor) -> List[int]:
         # a group that vanished before the signal makes kill fail for it: that is fine

@@ -19,6 +19,7 @@ import time
 from ..processes import CommandExecutor
 from ..status import keys
 from .base import (
+    TERM_ONLY,
     Directives,
     KillOutcome,
     KillTarget,
@@ -28,6 +29,9 @@ from .base import (
     RunnerState,
     SubmitOutcome,
     SubmitRequest,
+    after_grace,
+    grace_within_bound,
+    harder_kill_due,
 )
 from .detach import Launch, launch_detached
 from .proc_stat import ProcStat, read_proc_stat
@@ -141,11 +145,13 @@ class BackgroundRunner(Runner):
                 for group in {m.pgrp for m in members}:
                     _signal_group(group, signal.SIGTERM)
         pending = {rid: sid for rid, sid in sessions.items() if rid not in outcomes}
-        left = _wait_gone(pending, self.options.kill_grace)
+        left = _wait_gone(pending, grace_within_bound(self.options))
         for runner_id in pending:
             if runner_id not in left:
                 outcomes[runner_id] = KillOutcome(runner_id, True, "terminated")
-        if left:
+            elif not harder_kill_due(self.options):
+                outcomes[runner_id] = KillOutcome(runner_id, True, TERM_ONLY)
+        if left and harder_kill_due(self.options):
             for runner_id, members in left.items():
                 # The wrapper's group first: killed before its script, it cannot
                 # record the script's KILL as the end of a TERM it forwarded.
@@ -158,7 +164,7 @@ class BackgroundRunner(Runner):
                     pids = ", ".join(str(m.pid) for m in still[runner_id])
                     outcomes[runner_id] = KillOutcome(runner_id, False, f"alive after KILL: {pids}")
                 else:
-                    outcomes[runner_id] = KillOutcome(runner_id, True, "killed after grace")
+                    outcomes[runner_id] = KillOutcome(runner_id, True, after_grace(self.options))
         return [outcomes[t.runner_id] for t in targets]
 
 

@@ -80,6 +80,8 @@ class SubmitRequest:
 class SubmitOutcome:
     runner_id: Optional[str]
     error: Optional[str] = None
+    # the submit command timed out: the runner may have the job all the same
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,25 @@ class Runner(ABC):
         (the runner's own escalation, e.g. TERM then KILL, having not been
         enough). By default: kill again."""
         return self.kill(targets, run)
+
+
+def after_grace(options: RunnerOptions) -> str:
+    """How a kill that needed the harder kill is described, the same for every runner."""
+    return f"TERM, then KILL after {options.kill_grace:g} s"
+
+
+#: a kill whose grace outlasts its bound: TERM was sent, the harder kill is not due
+TERM_ONLY = "TERM sent; the harder kill would come after kill_grace, beyond kill_timeout"
+
+
+def grace_within_bound(options: RunnerOptions) -> float:
+    """Seconds a runner's own kill waits after TERM: the grace, never past the bound."""
+    return min(options.kill_grace, options.kill_timeout)
+
+
+def harder_kill_due(options: RunnerOptions) -> bool:
+    """The harder kill comes within ``kill_timeout`` (else the kill stays TERM only)."""
+    return options.kill_grace < options.kill_timeout
 
 
 class BatchRunner(Runner):
@@ -289,6 +310,8 @@ class BatchRunner(Runner):
             cwd="/" if self.options.remote_files else job.job_dir,
             timeout=self.options.command_timeout,
         )
+        if result.timed_out:
+            return SubmitOutcome(None, result.describe(), uncertain=True)
         if not result.ok:
             return SubmitOutcome(None, result.describe())
         runner_id = self.parse_submit(result.stdout)

@@ -115,6 +115,29 @@ jobrelay__on_exit() {
     [[ -n $jobrelay__watchdog ]] && kill -s KILL -- "-$jobrelay__watchdog" 2>/dev/null
 }
 
+# submit -o PATH: the job's stdout and stderr go to PATH from here on, written
+# as the job runs (as Slurm's --output), its directory created if missing.
+jobrelay__open_output() {
+    local path=$1 dir=""
+    [[ $path == */* ]] && dir=${path%/*}
+    if [[ -n $dir && ! -d $dir ]] && ! mkdir -p -- "$dir" 2>/dev/null; then
+        jobrelay__output_failed "cannot create the output directory $dir"
+        return 1
+    fi
+    # a failed redirection of exec only prints: open the file first to see
+    if ! { : >"$path"; } 2>/dev/null; then
+        jobrelay__output_failed "cannot write the output file $path"
+        return 1
+    fi
+    exec >>"$path" 2>&1
+}
+
+jobrelay__output_failed() {
+    jobrelay__now
+    jobrelay__append JOB_MESSAGE "$jobrelay__time|ERROR|jobrelay: $1"
+    printf 'jobrelay: %s\n' "$1" >&2
+}
+
 jobrelay__start_watchdog() {
     local limit=$1 grace=${JOBRELAY_TIME_LIMIT_GRACE:-10} wrapper=$$
     [[ $limit =~ ^[0-9]+$ ]] || {
@@ -153,6 +176,9 @@ jobrelay_main() {
     jobrelay__append JOB_PID "$$" JOB_HOST "${HOSTNAME-}" JOB_START_TIME "$jobrelay__time"
     if [[ -n $jobrelay__signal ]]; then
         jobrelay__exit_on_early_signal
+    fi
+    if [[ -n ${JOBRELAY_OUTPUT-} ]]; then
+        jobrelay__open_output "$JOBRELAY_OUTPUT" || exit 1
     fi
     if [[ ! -r job.script ]]; then
         printf 'jobrelay: no readable job.script in %q\n' "$JOBRELAY_JOB_DIR" >&2

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 from ..processes import CommandResult, run_process, spawn_process
@@ -48,6 +48,7 @@ class SshTransport(Transport):
         *,
         multiplex: bool = True,
         control_persist: int = 300,
+        admit: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         if not ssh_command:
             raise ValueError("empty ssh command")
@@ -61,6 +62,13 @@ class SshTransport(Transport):
         self._mux_hosts: set[str] = set()  # hosts a master may exist for (close ends them)
         self._first_use: dict[str, asyncio.Lock] = {}  # host -> held while its master starts
         self._masters_up: set[str] = set()  # hosts whose master has served a command
+        # awaited before each new connection to a host (the polling budget's
+        # ssh_connections); a session over an up master is not a new one
+        self.admit = admit
+
+    async def _admit(self, host: str, multiplexed: bool) -> None:
+        if self.admit is not None and not (multiplexed and host in self._masters_up):
+            await self.admit(host)
 
     # ------------------------------------------------------------ command lines
 
@@ -104,6 +112,7 @@ class SshTransport(Transport):
         while True:
             multiplexed = self._multiplexed(host)
             async with self._master_started(host, multiplexed):
+                await self._admit(host, multiplexed)
                 result = await run_process(
                     self.command_argv(host, argv), stdin=stdin, timeout=timeout
                 )
@@ -148,6 +157,7 @@ class SshTransport(Transport):
         while True:
             multiplexed = self._multiplexed(host)
             async with self._master_started(host, multiplexed):
+                await self._admit(host, multiplexed)
                 result = await run_process(build(), stdin=listing, timeout=timeout)
                 self._note_master(host, multiplexed, result)
             if multiplexed and _mux_failed(result):
@@ -160,6 +170,7 @@ class SshTransport(Transport):
         multiplexed = self._multiplexed(host)
         if multiplexed and host not in self._masters_up:
             return None  # the first command to a host starts its master (see run)
+        await self._admit(host, multiplexed)
         return await spawn_process(self.command_argv(host, argv))
 
     @contextlib.asynccontextmanager
