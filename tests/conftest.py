@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Iterator
 
 import pytest
 
@@ -72,3 +72,12 @@ def infra() -> Infra:
     except (OSError, ValueError):
         data = {}
     return Infra(INFRA_DIR, data)
+
+
+@pytest.fixture
+def marks() -> Iterator[Any]:
+    """The fault suite's marker file (tests/fault_harness.py), removed afterwards."""
+    from fault_harness import markers
+
+    with markers() as m:
+        yield m

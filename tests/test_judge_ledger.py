@@ -63,13 +63,14 @@ def test_life_of_a_job_through_the_ledger(tmp_path: Path) -> None:
         got = poll(ledger, job.id, STARTED, RunnerView.not_asked(), "n5")
         assert (got.state, got.unreachable_since) == (JobState.RUNNING, None)
         assert len(ledger.events(job.id, kinds=[EventKind.MESSAGE])) == 1
-        # the runner forgets it: suspect, then lost, with a runner-forgot event
+        # the runner forgets it: suspect, then failed (it had started, no exit
+        # recorded: its wrapper died with it), with a runner-forgot event
         got = poll(ledger, job.id, STARTED, GONE, "n6")
         assert (got.state, got.forgot_count) == (JobState.RUNNING, 1)
         got = poll(ledger, job.id, STARTED, GONE, "n7")
-        assert (got.state, got.forgot_count) == (JobState.LOST, 2)
+        assert (got.state, got.forgot_count) == (JobState.FAILED, 2)
         assert len(ledger.events(job.id, kinds=[EventKind.RUNNER_FORGOT])) == 1
-        # the file shows an exit late: accepted over lost
+        # the file shows an exit late: accepted over a failure decided without one
         late = StatusFacts(**{**STARTED.__dict__, "exit": "succeeded", "exit_code": 0})
         got = poll(ledger, job.id, late, GONE, "n8")
         assert (got.state, got.exit_code, got.exit_source) == (
@@ -82,8 +83,8 @@ def test_life_of_a_job_through_the_ledger(tmp_path: Path) -> None:
             "submitting -> submitted",
             "submitted -> unknown",
             "unknown -> running",
-            "running -> lost",
-            "lost -> succeeded",
+            "running -> failed",
+            "failed -> succeeded",
         ]
         # polling a final job again writes nothing
         before = ledger.events(job.id)
@@ -101,3 +102,27 @@ def test_a_runner_error_is_carried_then_cleared_when_the_trouble_is_over(tmp_pat
         running = RunnerView.answered(RunnerJobInfo("77", RunnerState.RUNNING))
         got = poll(ledger, job.id, STARTED, running, "n3")
         assert (got.state, got.error) == (JobState.RUNNING, None)
+
+
+def test_a_kill_judged_on_a_state_another_controller_changed_is_judged_again(
+    tmp_path: Path,
+) -> None:
+    # Two controllers: ours read the job `submitted` and killed it (verified);
+    # meanwhile the other's poll recorded `running`. Our kill must still land:
+    # it was dropped as stale, leaving the job `running` with no word.
+    from jobrelay.manager.agent_reply import AgentReply
+    from jobrelay.manager.recording import record_reply
+    from jobrelay.platforms.model import Platform
+
+    with Ledger.open(tmp_path / "l.db") as ledger:
+        (job,) = ledger.create_jobs([JobSpec("r", "j", "p", "p", "slurm", "/s.sh")])
+        poll(ledger, job.id, QUEUED, RunnerView.not_asked(), "n1")
+        ledger.mark_kill_requested([job.id], "kill requested by the user")
+        ours = ledger.get(job.id)  # what our kill saw: submitted
+        poll(ledger, job.id, STARTED, RunnerView.not_asked(), "n2")  # the other controller
+        assert ledger.get(job.id).state is JobState.RUNNING
+        line = JobReply(ours.ref, ours.job_dir, "kill", status=STARTED, kill_verified=True)
+        reply = AgentReply(host="h", replies={ours.ref: line}, complete=True)
+        fresh = record_reply(ledger, Platform(name="p"), "kill", [ours], reply)
+        assert fresh[job.id].state is JobState.KILLED, fresh[job.id]
+        assert ledger.get(job.id).state is JobState.KILLED

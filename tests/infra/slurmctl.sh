@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # slurmctl.sh stop|start CLUSTER - for failure tests: stop or (re)start one cluster's
-# slurmctld (CLUSTER: rjtest rjtest2); its slurmd keeps running. Keeps up.sh's records
+# slurmctld (CLUSTER: rjtest rjtest2); its slurmd keeps running.
+# slurmctl.sh start-slurmd CLUSTER - (re)start its slurmd (after a test killed it). Keeps up.sh's records
 # consistent, so down.sh still stops exactly what is ours. While a controller is down,
 # Slurm client commands hang ~9 s before failing: run them under a timeout.
 set -euo pipefail
@@ -21,5 +22,8 @@ stop)
 start)
   start_slurm_daemon "$c" slurmctld
   wait_for 30 node_up "$c" || { log "cluster $c: node not up after start: $(sl "$c" sinfo 2>&1)"; exit 1; } ;;
+start-slurmd)
+  start_slurm_daemon "$c" slurmd
+  wait_for 60 node_up "$c" || { log "cluster $c: node not up after slurmd start: $(sl "$c" sinfo 2>&1)"; exit 1; } ;;
 *) log "usage: $0 stop|start CLUSTER"; exit 2 ;;
 esac

@@ -44,15 +44,20 @@ def kill(engine: Engine, slots: List[Slot]) -> None:
             slot.error, slot.facts = None, None
     targets: List[Slot] = []
     for slot in not_ready(live):
-        facts = slot.facts
-        if facts is not None and engine.foreign(slot):
+        if slot.facts is not None and engine.foreign(slot):
             continue
+        facts = slot.facts
         if (facts is None or not facts.exists) and slot.req.runner_id:
             # no status record to read: the controller's id is all there is
             slot.facts = StatusFacts(runner_name=slot.req.runner, runner_id=slot.req.runner_id)
             targets.append(slot)
         elif facts is not None and engine.settled(facts):
             slot.reply = kill_reply(engine, slot, "already finished", verified=False)
+        elif facts is not None and not facts.runner_id and slot.req.runner_id:
+            # the file lost its runner id (cut or emptied in place): the controller's stands
+            name = facts.runner_name or slot.req.runner
+            slot.facts = replace(facts, runner_id=slot.req.runner_id, runner_name=name)
+            targets.append(slot)
         elif facts is None or not facts.runner_id:
             slot.error = NOT_SUBMITTED
         else:

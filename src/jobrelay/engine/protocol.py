@@ -22,6 +22,22 @@ if TYPE_CHECKING:
 
 PROTOCOL_VERSION = 1
 VERBS = ("submit", "poll", "kill")
+#: hex digits of the ledger id that start its job dirs' names: 64 bits, so two
+#: ledgers' job dirs never meet (and if they did, the identity check would
+#: refuse the second submission)
+LEDGER_PREFIX_DIGITS = 16
+
+
+def dir_named_for(job_dir: str, identity: str) -> bool:
+    """The job dir's name is the one the layout gives this submission
+    (``<ledger prefix>-<job id>-<slug>``, identity ``<ledger>/<job id>/<n>``):
+    no other ledger's or job's submission is ever written there."""
+    ledger, _, rest = identity.partition("/")
+    job_id = rest.partition("/")[0]
+    if len(ledger) < LEDGER_PREFIX_DIGITS or not job_id:
+        return False
+    name = job_dir.rstrip("/").rpartition("/")[2]
+    return name.startswith(f"{ledger[:LEDGER_PREFIX_DIGITS]}-{job_id}-")
 
 
 class ProtocolError(Exception):

@@ -26,7 +26,7 @@ from ..runners.registry import RunnerLoadError, make_runner, runner_class
 from ..status import keys
 from ..status.facts import StatusFacts
 from .jobhost import HostTrouble, JobHost, Slot, failed, not_ready
-from .protocol import JobReply, JobRequest, RunnerGrant, RunnerQuery
+from .protocol import JobReply, JobRequest, RunnerGrant, RunnerQuery, dir_named_for
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
@@ -141,6 +141,12 @@ class Engine:
             return False
         if facts.identity is None and not (facts.runner_id or facts.started):
             return False  # written before identities, and by no submission yet
+        if facts.identity is None and dir_named_for(slot.req.dir, mine):
+            # the layout made this dir for this submission alone: its identity
+            # line was lost (a file cut or emptied in place), the rest is ours
+            lost = "no JOB_IDENTITY line (the file was cut or emptied?): read as this job's"
+            slot.facts = replace(facts, problems=(*facts.problems, lost))
+            return False
         other = (
             f"submission {facts.identity}" if facts.identity else "a submission with no identity"
         )
@@ -169,14 +175,17 @@ class Engine:
     def poll(self, slots: List[Slot]) -> None:
         self.read(not_ready(slots), use_seen=True)
         for slot in not_ready(slots):
-            facts = slot.facts
             if self.foreign(slot):
                 continue
-            if facts is not None and not facts.exists and slot.req.runner_id:
-                # no status file (the job dir vanished?): the runner, asked by
-                # the id the controller holds, tells whether the job lives on
+            facts = slot.facts
+            if facts is not None and not facts.runner_id and slot.req.runner_id:
+                # no status file (the job dir vanished?) or one that lost its
+                # runner id (cut, emptied): the runner, asked by the id the
+                # controller holds, tells whether the job lives on
                 slot.facts = replace(
-                    facts, runner_id=slot.req.runner_id, runner_name=slot.req.runner or None
+                    facts,
+                    runner_id=slot.req.runner_id,
+                    runner_name=facts.runner_name or slot.req.runner or None,
                 )
         asks = [
             s

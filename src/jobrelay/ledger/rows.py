@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from ..engine.protocol import LEDGER_PREFIX_DIGITS
 from ..states import JobState
 from .errors import InvalidName
 from .records import Event, EventKind, ExitSource, JobRecord
@@ -140,12 +141,6 @@ def check_run(run: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in run):
         raise InvalidName(f"run name {run!r} contains a control character")
     return run
-
-
-#: hex digits of the ledger id that start its job dirs' names: 64 bits, so two
-#: ledgers' job dirs never meet (and if they did, the agent's identity check
-#: would refuse the second submission)
-LEDGER_PREFIX_DIGITS = 16
 
 
 def ledger_prefix(ledger_id: str) -> str:

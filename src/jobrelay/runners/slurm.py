@@ -10,7 +10,9 @@ Facts this module relies on (Slurm 22.05, man pages + the test cluster):
 - ``squeue -M a,b`` prints a ``CLUSTER: name`` line (and, without ``-h``,
   a column header) before each cluster's jobs; with ``-h`` it prints neither,
   so clustered polls run without ``-h``.
-- ``squeue -O exit_code`` is the raw wait status (768 = exit 3).
+- ``squeue -O exit_code`` is the raw wait status (768 = exit 3), known from
+  COMPLETING on. A job whose node's slurmd died stays COMPLETING, with a
+  reason (JobLaunchFailure), until slurmd is back: that one is done for us.
 - ``sacct -X -P`` ``ExitCode`` is "code:signal"; ``State`` may read
   "CANCELLED by 1001".
 - Plain ``scancel`` sends SIGCONT+SIGTERM to all of a running job's processes
@@ -56,7 +58,7 @@ STATES: Mapping[str, RunnerState] = {
     "RESV_DEL_HOLD": P,
     "SPECIAL_EXIT": P,  # requeued and held
     "RUNNING": R,
-    "COMPLETING": R,
+    "COMPLETING": R,  # with a reason (slurmd lost): done, see _squeue_info
     "SUSPENDED": R,
     "STOPPED": R,
     "RESIZING": R,
@@ -257,6 +259,11 @@ def _only_not_found(stderr: str) -> bool:
 
 def _squeue_info(key: str, state: str, reason: str, raw_exit: str) -> RunnerJobInfo:
     mapped = STATES.get(state, RunnerState.PENDING if state else RunnerState.GONE)
+    if state == "COMPLETING" and reason not in ("", "None"):
+        # the batch script ended (its wait status is known) on a node that
+        # cannot finish the cleanup (its slurmd died: JobLaunchFailure); the
+        # job stays so until the node is back, and is done for us now
+        mapped = RunnerState.DONE
     if mapped is RunnerState.DONE:
         exit_code, sig = from_wait_status(int(raw_exit)) if raw_exit.isdigit() else (None, None)
         exit_code, sig = _unless_cancelled_unrun(state, exit_code, sig)

@@ -15,6 +15,7 @@ import os
 import re
 
 from . import keys
+from .escaping import escape_value, unescape_value
 from .facts import Message, StatusFacts
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
@@ -76,33 +77,6 @@ class _State:
         self.restarts = 0
 
 
-# -- escaping ---------------------------------------------------------------
-def escape_value(value: str) -> str:
-    """Make a value single-line: backslash -> ``\\\\``, newline -> ``\\n``."""
-    return value.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def unescape_value(value: str) -> Tuple[str, bool]:
-    """Undo ``escape_value``; the flag is False when a stray backslash was kept as is."""
-    if "\\" not in value:
-        return value, True
-    out: List[str] = []
-    clean = True
-    i = 0
-    n = len(value)
-    while i < n:
-        ch = value[i]
-        if ch == "\\" and i + 1 < n and value[i + 1] in "\\n":
-            out.append("\\" if value[i + 1] == "\\" else "\n")
-            i += 2
-            continue
-        if ch == "\\":
-            clean = False
-        out.append(ch)
-        i += 1
-    return "".join(out), clean
-
-
 # -- parsing ----------------------------------------------------------------
 def parse_status(data: bytes) -> StatusFacts:
     """Parse the whole content of a status file (``exists`` is True)."""
@@ -131,7 +105,8 @@ def _parse_lines(data: bytes, state: _State, *, label: str, last_may_be_cut: boo
         key, sep, value = line.partition("=")
         if sep and number not in bad:
             name = _TEXT_KEYS.get(key)
-            if name is not None and "\\" not in value:
+            # "=" in a text value may be the next line glued to a cut one: the slow path
+            if name is not None and "\\" not in value and "=" not in value:
                 if key == keys.START_TIME:
                     _start_after_exit(state)
                 values[name] = value
@@ -169,6 +144,14 @@ def _parse_line(
         return not dry_run  # blank lines are harmless; a blank cut last line is not a line
     if bad_utf8 and not dry_run:
         problems.add(f"{where}: not UTF-8 (decoded with replacement characters)")
+    glue = _glue_point(line)
+    if glue:
+        if not dry_run:
+            problems.add(
+                f"{where}: a line cut short ({line[:glue][:40]!r}) runs into the next:"
+                f" read {line[glue:][:40]!r}"
+            )
+        line = line[glue:]
     key, sep, escaped = line.partition("=")
     if not sep or not KEY_PATTERN.match(key):
         if not dry_run:
@@ -238,6 +221,38 @@ def _start_after_exit(state: _State) -> None:
     for name in _RUN_END_FIELDS:
         state.values.pop(name, None)
     state.restarts += 1
+
+
+_GLUED = re.compile(r"JOB_[A-Z0-9_]*=")
+
+
+def _glue_point(line: str) -> int:
+    """Where a whole line starts inside ``line``, when a writer cut short left a
+    partial line (no newline) and the next append ran into it; else 0.
+
+    Only a line that is not itself whole is split, at the first place where a
+    known key's valid line begins; a message's free text is never split.
+    """
+    if line.startswith(keys.MESSAGE + "=") or _whole(line):
+        return 0
+    for found in _GLUED.finditer(line, 1):
+        if _whole(line[found.start() :]):
+            return found.start()
+    return 0
+
+
+def _whole(line: str) -> bool:
+    """``line`` is one known key with a value of its kind (no glued line in it)."""
+    key, _, value = line.partition("=")
+    if key == keys.MESSAGE:
+        return _parse_message(value) is not None
+    if key in _INT_KEYS:
+        return _parse_int(value) is not None
+    if key in _CHOICE_KEYS:
+        return value in _CHOICE_KEYS[key][1]
+    if key == keys.VERSION:
+        return value.isdigit()
+    return key in _TEXT_KEYS and _GLUED.search(value) is None
 
 
 def _parse_int(value: str) -> Optional[int]:

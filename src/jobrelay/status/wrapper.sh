@@ -46,6 +46,21 @@ jobrelay__append() {
     printf '%s' "$lines" >>"$jobrelay__status"
 }
 
+# Append the exit record, retrying while the file cannot be written (a full
+# disk, a quota): the job's end is the one thing a later look cannot learn
+# again. Meanwhile the job still runs for its runner, so it reads `running`,
+# never ended with a made-up exit. Gives up after JOBRELAY_STATUS_RETRY
+# seconds (default 600).
+jobrelay__append_exit() {
+    local pause=1 until=$((SECONDS + ${JOBRELAY_STATUS_RETRY:-600}))
+    until jobrelay__append "$@" 2>/dev/null; do
+        # no job dir: nothing to wait for (it was removed, the poll says so)
+        ((SECONDS < until)) && [[ -d $JOBRELAY_JOB_DIR ]] || return 1
+        sleep "$pause"
+        ((pause < 30)) && pause=$((pause * 2))
+    done
+}
+
 jobrelay__now() {
     TZ=UTC printf -v jobrelay__time '%(%Y-%m-%dT%H:%M:%SZ)T' -1
 }
@@ -60,10 +75,10 @@ jobrelay__record_exit() {
     fi
     jobrelay__now
     if [[ -n $signal ]]; then
-        jobrelay__append JOB_EXIT "$outcome" JOB_EXIT_CODE "$code" JOB_EXIT_SIGNAL "$signal" \
+        jobrelay__append_exit JOB_EXIT "$outcome" JOB_EXIT_CODE "$code" JOB_EXIT_SIGNAL "$signal" \
             JOB_EXIT_TIME "$jobrelay__time"
     else
-        jobrelay__append JOB_EXIT "$outcome" JOB_EXIT_CODE "$code" JOB_EXIT_TIME "$jobrelay__time"
+        jobrelay__append_exit JOB_EXIT "$outcome" JOB_EXIT_CODE "$code" JOB_EXIT_TIME "$jobrelay__time"
     fi
     jobrelay__exit_code=$code
 }
