@@ -163,7 +163,7 @@ def test_a_runner_that_forgot_the_job_makes_the_agent_read_the_file(tmp_path: Pa
         assert line.runner is not None and line.runner.state is RunnerState.GONE
         assert line.status is not None and line.status.runner_forgot
         job = poll(ctl, job)
-        assert job.state is JobState.FAILED  # it had started: killed with its wrapper
+        assert job.state is JobState.LOST
         asyncio.run(ctl.close())
 
 
