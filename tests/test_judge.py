@@ -218,9 +218,8 @@ CASES = [
     # -- runner forgot the job: two looks -------------------------------------------------
     Case("gone, first look", STARTED, GONE, prev(S.RUNNING), S.RUNNING,
          {"forgot_count": 1, "record_forgot": False}, "will look again"),
-    # it started and left no exit: its wrapper was killed with it (it ran: not lost)
-    Case("gone, second look", STARTED, GONE, prev(S.RUNNING, forgot=1), S.FAILED,
-         {"forgot_count": 2, "record_forgot": True, "exit_code": None}, "without recording"),
+    Case("gone, second look", STARTED, GONE, prev(S.RUNNING, forgot=1), S.LOST,
+         {"forgot_count": 2, "record_forgot": True, "exit_code": None}, "2 looks"),
     Case("gone while queued, first look", QUEUED, GONE, prev(S.SUBMITTED), S.SUBMITTED,
          {"forgot_count": 1}),
     Case("gone while queued, second look", QUEUED, GONE, prev(S.SUBMITTED, forgot=1), S.LOST),
@@ -233,10 +232,8 @@ CASES = [
          {"forgot_count": 1}),
     Case("done without exit, first look", STARTED, DONE_BLIND, prev(S.RUNNING), S.RUNNING,
          {"forgot_count": 1}, "says the job ended"),
-    Case("done without exit, second look", STARTED, DONE_BLIND, prev(S.RUNNING, forgot=1),
-         S.FAILED, {"record_forgot": True}, "without recording an exit"),
-    Case("done without exit, never started, second look", QUEUED, DONE_BLIND,
-         prev(S.SUBMITTED, forgot=1), S.LOST, {"record_forgot": True}),
+    Case("done without exit, second look", STARTED, DONE_BLIND, prev(S.RUNNING, forgot=1), S.LOST,
+         {"record_forgot": True}),
     Case("runner knows it again: count resets", STARTED, RUNNING, prev(S.RUNNING, forgot=1),
          S.RUNNING, {"forgot_count": 0}),
     Case("not asked: count kept", STARTED, NOT_ASKED, prev(S.RUNNING, forgot=1), S.RUNNING,
@@ -422,11 +419,11 @@ def test_table_names_are_unique() -> None:
 
 def test_lost_takes_the_contract_number_of_looks() -> None:
     # walk a job through consecutive "gone" answers, feeding each update back
-    state = prev(S.SUBMITTED)
+    state = prev(S.RUNNING)
     looks = 0
     while not state.state.is_final:
         looks += 1
-        update = judge(state.record(), Case("", QUEUED, GONE, state, S.LOST).look(), Rules(NOW))
+        update = judge(state.record(), Case("", STARTED, GONE, state, S.LOST).look(), Rules(NOW))
         assert update is not None and update.state is not KEEP
         assert update.forgot_count is not KEEP
         state = prev(update.state, forgot=update.forgot_count)

@@ -63,14 +63,13 @@ def test_life_of_a_job_through_the_ledger(tmp_path: Path) -> None:
         got = poll(ledger, job.id, STARTED, RunnerView.not_asked(), "n5")
         assert (got.state, got.unreachable_since) == (JobState.RUNNING, None)
         assert len(ledger.events(job.id, kinds=[EventKind.MESSAGE])) == 1
-        # the runner forgets it: suspect, then failed (it had started, no exit
-        # recorded: its wrapper died with it), with a runner-forgot event
+        # the runner forgets it: suspect, then lost, with a runner-forgot event
         got = poll(ledger, job.id, STARTED, GONE, "n6")
         assert (got.state, got.forgot_count) == (JobState.RUNNING, 1)
         got = poll(ledger, job.id, STARTED, GONE, "n7")
-        assert (got.state, got.forgot_count) == (JobState.FAILED, 2)
+        assert (got.state, got.forgot_count) == (JobState.LOST, 2)
         assert len(ledger.events(job.id, kinds=[EventKind.RUNNER_FORGOT])) == 1
-        # the file shows an exit late: accepted over a failure decided without one
+        # the file shows an exit late: accepted over lost
         late = StatusFacts(**{**STARTED.__dict__, "exit": "succeeded", "exit_code": 0})
         got = poll(ledger, job.id, late, GONE, "n8")
         assert (got.state, got.exit_code, got.exit_source) == (
@@ -83,8 +82,8 @@ def test_life_of_a_job_through_the_ledger(tmp_path: Path) -> None:
             "submitting -> submitted",
             "submitted -> unknown",
             "unknown -> running",
-            "running -> failed",
-            "failed -> succeeded",
+            "running -> lost",
+            "lost -> succeeded",
         ]
         # polling a final job again writes nothing
         before = ledger.events(job.id)

@@ -20,9 +20,8 @@ table of tests/test_judge.py. Precedence, first match wins:
 6. Runner: pending -> ``submitted`` (again, after a requeue); running ->
    ``running`` once the wrapper started; done with an exit -> ``failed``
    (or ``killed``) "from the runner"; gone (or done without an exit) ->
-   suspect on the first look, ``lost`` (``killed`` if a kill was asked,
-   ``failed`` if the wrapper had started: it ran and did not end well) on
-   the second consecutive one.
+   suspect on the first look, ``lost`` (``killed`` if a kill was asked)
+   on the second consecutive one.
 """
 
 from __future__ import annotations
@@ -274,18 +273,6 @@ def _from_runner(
         return Decision(
             JobState.KILLED,
             f"a kill was requested and the runner {said}{own_word}; no exit recorded",
-            forgot_count=count,
-            record_forgot=True,
-        )
-    if facts.started:
-        # The wrapper records every end it lives through: one that started and
-        # left no exit was killed with it (SIGKILL, the OOM killer) or its host
-        # went down. The job is not lost: it ran and did not end well.
-        return Decision(
-            JobState.FAILED,
-            f"the job started but its wrapper ended without recording an exit (killed by"
-            f" SIGKILL, the OOM killer, or its host went down); the runner {said}{own_word}"
-            f" ({count} looks): exit unknown",
             forgot_count=count,
             record_forgot=True,
         )
