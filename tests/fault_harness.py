@@ -164,8 +164,10 @@ def _misreport(
     reruns: frozenset[str],
 ) -> str:
     state = job["state"]
-    if state not in FINAL or state == "lost":
+    if state not in FINAL:
         return f"{state}, not accounted for"
+    if state == "lost" and not (starts and not ends and key(job) in may_die):
+        return "lost, not accounted for"
     if all_ran and not starts:
         return "never ran"
     if ends:
@@ -178,7 +180,13 @@ def _misreport(
     if starts:
         if key(job) not in may_die:
             return "started, never ended"
-        return "" if state in ("failed", "killed") else "died, yet reported"
+        # died with nothing recorded: lost (DESIGN.md's contract), killed if we
+        # killed it, failed only with an exit the runner itself recorded
+        if state in ("lost", "killed"):
+            return ""
+        if state == "failed" and (job["exit_code"] is not None or job["exit_signal"]):
+            return ""
+        return f"died, yet reported {state} with no exit recorded"
     return "" if state == "submit-failed" else "never ran, yet reported"
 
 
