@@ -5,7 +5,10 @@ ledger do not load the controller."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class StateDirError(Exception):
@@ -14,18 +17,34 @@ class StateDirError(Exception):
 
 def home_dir() -> Path:
     """State dir: ``$JOBRELAY_HOME``, else ``$XDG_DATA_HOME/jobrelay`` (~/.local/share/jobrelay)."""
-    if os.environ.get("JOBRELAY_HOME"):
-        return Path(os.environ["JOBRELAY_HOME"])
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "jobrelay"
+    from pathlib import Path
+
+    return Path(home_text())
 
 
 def ready_home(home: Path | None = None) -> Path:
     """The state dir, created if missing; ``StateDirError`` naming it and the cause."""
-    home = home or home_dir()
+    from pathlib import Path
+
+    return Path(ready_home_text(home))
+
+
+# The same as text: one-shot commands (`list`, `status`) start without pathlib,
+# which brings urllib.parse and ipaddress with it.
+def home_text() -> str:
+    if os.environ.get("JOBRELAY_HOME"):
+        return os.environ["JOBRELAY_HOME"]
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return os.path.join(base, "jobrelay")
+
+
+def ready_home_text(home: str | os.PathLike[str] | None = None) -> str:
+    home = os.fspath(home) if home else home_text()
     origin = "$JOBRELAY_HOME" if os.environ.get("JOBRELAY_HOME") else "state dir"
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        os.makedirs(home, exist_ok=True)
     except FileExistsError:
         raise StateDirError(f"{origin} {home}: exists and is not a directory") from None
     except OSError as exc:

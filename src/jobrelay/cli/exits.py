@@ -6,10 +6,12 @@ Light on purpose: ``main`` imports it before knowing the command.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 
-from ..ledger.records import JobRecord
-from ..states import JobState
+TYPE_CHECKING = False  # importing typing costs every command's start: names for mypy only
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ..ledger.records import JobRecord
 
 OK, JOBS, USAGE, TIMEOUT, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -36,6 +38,8 @@ def say(text: str) -> None:
 
 def fate(jobs: Iterable[JobRecord]) -> int:
     """0 when every job succeeded, else 1 (for commands judged by the jobs' fate)."""
+    from ..states import JobState
+
     return OK if all(j.state is JobState.SUCCEEDED for j in jobs) else JOBS
 
 

@@ -4,14 +4,16 @@ story). Neither contacts a host; `list` imports no more than the ledger."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Any
 
 from ..ledger.records import Event, EventKind, JobRecord
 from . import render
 from .exits import OK
 from .targets import by_state, check_run, open_ledger, resolve
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -31,6 +33,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         data = render.job_json(job) | paths(job, root)
         data["events"] = [event_json(e) for e in events]
         data |= {"start_time": job.start_time, "exit_time": job.exit_time}
+        import json  # here: `list` without --json starts without it
+
         sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(story(job, events, root))

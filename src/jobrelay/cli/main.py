@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Sequence
 
-from ..ledger.errors import LedgerError
-from ..state_dir import StateDirError
 from . import exits
-from .parser import build, command_parser
 
-REFUSALS = (LedgerError, StateDirError, exits.UsageError)
+TYPE_CHECKING = False  # importing typing costs every command's start: names for mypy only
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,6 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"jobrelay {__version__}")
         return exits.OK
+    from .parser import build, command_parser  # not for --version: argparse and the options
+
     parser = build(line)
     args, extra = parser.parse_known_args(line)
     if extra:  # said by the command's own parser: its usage, not the top one's
@@ -38,13 +38,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return exits.INTERRUPTED
     except Exception as exc:
-        # imported here: the platforms package loads the transports (and asyncio)
-        from ..platforms.errors import ConfigError
-
-        if not isinstance(exc, (*REFUSALS, ConfigError)):
+        if not isinstance(exc, refusals()):
             raise
         exits.say(str(exc))
         return exits.USAGE
+
+
+def refusals() -> tuple[type[Exception], ...]:
+    """What ends a command with exit 2 and a message, not a traceback: imported
+    only when a command fails (the platforms package loads the transports)."""
+    from ..ledger.errors import LedgerError
+    from ..platforms.errors import ConfigError
+    from ..state_dir import StateDirError
+
+    return (LedgerError, StateDirError, exits.UsageError, ConfigError)
 
 
 if __name__ == "__main__":

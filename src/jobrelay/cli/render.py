@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
-from typing import Any
-
-from ..ledger.records import JobRecord
 from ..states import JobState
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+    from ..ledger.records import JobRecord
 
 COLUMNS = ("JOB", "STATE", "PLATFORM", "HOST", "RUNNER_ID", "EXIT", "NAME")
 
@@ -35,6 +37,8 @@ def job_json(job: JobRecord) -> dict[str, Any]:
 
 
 def json_lines(jobs: Iterable[JobRecord]) -> str:
+    import json  # here: `list` without --json starts without it
+
     return "".join(json.dumps(job_json(j), ensure_ascii=False) + "\n" for j in jobs)
 
 
@@ -144,6 +148,8 @@ def kill_result(job: JobRecord, detail: str | None) -> tuple[str, str]:
 def kill_lines(jobs: Iterable[JobRecord], details: Mapping[int, str], as_json: bool) -> str:
     """``kill``'s report: per job its record with ``kill`` and ``kill_detail`` (JSON),
     or one line per job."""
+    import json
+
     out = []
     for job in jobs:
         word, how = kill_result(job, details.get(job.id))

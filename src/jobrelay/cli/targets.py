@@ -7,17 +7,18 @@ a new form (e.g. a job file's path) is added there.
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..ledger.jobfile import resolve_jobfile
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
-from ..state_dir import ready_home
+from ..state_dir import ready_home_text
 from .exits import UsageError
 
 
 def open_ledger() -> Ledger:
     """The ledger in the state dir, for commands that contact no host."""
-    return Ledger.open(ready_home() / "ledger.sqlite")
+    return Ledger.open(os.path.join(ready_home_text(), "ledger.sqlite"))
 
 
 def resolve(ledger: Ledger, arg: str, run: str | None) -> JobRecord:

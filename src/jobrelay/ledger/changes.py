@@ -8,11 +8,14 @@ from __future__ import annotations
 import enum
 import sqlite3
 from collections import Counter
-from typing import Any, Dict, Optional, Tuple
 
 from ..host_dataclasses import replace
 from ..states import JobState
 from .records import EventKind, JobRecord, JobUpdate, Keep
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
 
 # JobUpdate fields that map one-to-one onto jobs columns
 _PLAIN_FIELDS = (

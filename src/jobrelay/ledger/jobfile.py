@@ -16,16 +16,16 @@ is still tried if no submission of that file is known).
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, List, Optional
 
 from ..host_dataclasses import asdict, dataclass
 from .errors import JobNotFound
 from .records import JobRecord
 
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:
+    from typing import Iterable, List, Optional
+
     from .store import Ledger
 
 SIDECAR_SUFFIX = ".jid"
@@ -72,6 +72,8 @@ def write_sidecar(ledger: Ledger, job: JobRecord) -> str:
     )
     path = sidecar_path(job.script_path)
     tmp = f"{path}.tmp{os.getpid()}"
+    import json  # here: `list` and `status` of a job by id read no sidecar
+
     with open(tmp, "w", encoding="utf-8") as out:
         json.dump(asdict(data), out, ensure_ascii=False)
         out.write("\n")
@@ -94,6 +96,8 @@ def write_sidecars(ledger: Ledger, jobs: Iterable[JobRecord]) -> List[str]:
 
 def read_sidecar(path: str) -> Optional[Sidecar]:
     """The sidecar at ``path``; None when missing or not one of ours."""
+    import json
+
     try:
         with open(path, encoding="utf-8") as src:
             data = json.load(src)
@@ -110,7 +114,7 @@ def resolve_jobfile(ledger: Ledger, arg: str, run: Optional[str] = None) -> Opti
     """The job ``arg`` means as a job file; None when ``arg`` is not meant as one."""
     if not is_path_ref(arg):
         return None
-    path = str(Path(arg).expanduser().resolve())
+    path = os.path.realpath(os.path.expanduser(arg))  # Path.resolve(), without pathlib
     found = ledger.find(run=run, script_path=path)
     if found:
         return found[-1]  # oldest first: the last is the latest submission

@@ -7,11 +7,14 @@ dicts stay inside ``store``.
 from __future__ import annotations
 
 import enum
-from typing import Any, Mapping, Optional, Tuple, Union
 
 from ..host_dataclasses import dataclass, field
 from ..states import JobState
 from ..status.facts import Message
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Optional, Tuple, Union
 
 
 class EventKind(str, enum.Enum):

@@ -11,12 +11,13 @@ runs, is ambiguous: the error lists the references to use instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Optional
-
 from .errors import AmbiguousJob, JobNotFound
 from .records import JobRecord
 
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:
+    from typing import Dict, List, Optional
+
     from .store import Ledger
 
 

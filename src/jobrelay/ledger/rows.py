@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import re
 import sqlite3
-from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Mapping
 
-from ..engine.protocol import LEDGER_PREFIX_DIGITS
 from ..states import JobState
 from .errors import InvalidName
 from .records import Event, EventKind, ExitSource, JobRecord
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Any, Mapping
 
 JOB_COLUMNS = (
     "id, run, name, submit_num, platform, host, install_target, runner, runner_id, job_dir, "
@@ -22,11 +21,15 @@ JOB_COLUMNS = (
 )
 EVENT_COLUMNS = "id, job_id, time, kind, detail, severity, source_time"
 
-_SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+# json, re, datetime and the engine's protocol are imported where used: a
+# command that only reads the ledger (`list`, `status`) starts without them
 
 
 def now() -> str:
     """Controller time, ISO 8601 UTC with microseconds (sorts as text)."""
+    from datetime import UTC, datetime
+
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -107,6 +110,8 @@ def event_from_row(row: sqlite3.Row) -> Event:
 
 
 def to_json(value: Mapping[str, Any]) -> str:
+    import json
+
     return json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
 
 
@@ -116,6 +121,8 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 def _frozen_json(text: str) -> Mapping[str, Any]:
     if text == "{}":  # most jobs: no directives, no env
         return _EMPTY
+    import json
+
     value = json.loads(text)
     return MappingProxyType(value if isinstance(value, dict) else {})
 
@@ -145,6 +152,8 @@ def check_run(run: str) -> str:
 
 def ledger_prefix(ledger_id: str) -> str:
     """What every job dir name of this ledger starts with (``<prefix>-<id>-<slug>``)."""
+    from ..engine.protocol import LEDGER_PREFIX_DIGITS
+
     return ledger_id[:LEDGER_PREFIX_DIGITS]
 
 
@@ -153,5 +162,7 @@ def job_dir_for(run: str, ledger_id: str, job_id: int, name: str) -> str:
     (two ledgers may use one run name), the slug makes it readable. Two levels
     below the run dir, as always: jobs reach installed files at
     ``$JOBRELAY_JOB_DIR/../..``."""
-    slug = _SLUG_UNSAFE.sub("_", name)[:40].strip("._") or "job"
+    import re
+
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:40].strip("._") or "job"
     return f"{run}/jobs/{ledger_prefix(ledger_id)}-{job_id}-{slug}"

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any, Callable, Dict
 
 from .errors import SchemaError
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict
 
 SCHEMA_VERSION = 3
 

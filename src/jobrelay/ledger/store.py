@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..states import JobState
 from . import schema
@@ -41,6 +38,10 @@ from .rows import (
     to_json,
 )
 
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
 
 class Ledger:
     """Handle on one ledger file. Open one per process (connections do not cross fork)."""
@@ -59,7 +60,7 @@ class Ledger:
         Raises ``SchemaError`` for a newer schema or a file that is not a ledger.
         """
         where = os.fspath(path)
-        Path(where).parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(where) or ".", exist_ok=True)
         conn = sqlite3.connect(where, timeout=schema.BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.row_factory = sqlite3.Row
         try:
@@ -82,25 +83,13 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> _Transaction:
         """One write transaction: all of it or none of it."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        return _Transaction(self._conn, "BEGIN IMMEDIATE", undo="ROLLBACK")
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> _Transaction:
         """A consistent snapshot across several SELECTs."""
-        self._conn.execute("BEGIN")
-        try:
-            yield self._conn
-        finally:
-            self._conn.execute("COMMIT")
+        return _Transaction(self._conn, "BEGIN", undo="COMMIT")
 
     # -- writing -------------------------------------------------------
     def create_jobs(self, specs: Sequence[JobSpec]) -> List[JobRecord]:
@@ -350,3 +339,19 @@ def _split_ref(ref: str) -> Tuple[str, int]:
     if not sep or not run or not tail.isdigit():
         raise JobNotFound(f"{ref!r} is not a job reference (expected RUN/ID)")
     return run, int(tail)
+
+
+class _Transaction:
+    """``with``: BEGIN, then COMMIT, or ``undo`` when the block raised. A class,
+    not ``contextlib.contextmanager``: contextlib is one more import for every
+    command that reads the ledger."""
+
+    def __init__(self, conn: sqlite3.Connection, begin: str, undo: str) -> None:
+        self._conn, self._begin, self._undo = conn, begin, undo
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._conn.execute(self._begin)
+        return self._conn
+
+    def __exit__(self, kind: object, exc: object, trace: object) -> None:
+        self._conn.execute("COMMIT" if kind is None else self._undo)
