@@ -15,10 +15,12 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 
 class JsonState:
@@ -53,6 +55,8 @@ class JsonState:
                 self._write({"version": self.version, self.key: table})
 
     def _write(self, data: dict[str, Any]) -> None:
+        import tempfile  # here: with shutil, bz2 and lzma, a tenth of a `status` start
+
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w") as stream:

@@ -13,7 +13,6 @@ only when called.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 
@@ -139,6 +138,8 @@ async def run_process(
 
 
 async def _feed_and_wait(proc: asyncio.subprocess.Process, stdin: Optional[bytes]) -> None:
+    import contextlib  # here, as in _reaped: with asyncio only
+
     if stdin is not None:
         assert proc.stdin is not None
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it may not read
@@ -150,6 +151,7 @@ async def _feed_and_wait(proc: asyncio.subprocess.Process, stdin: Optional[bytes
 
 async def _reaped(proc: asyncio.subprocess.Process) -> None:
     import asyncio
+    import contextlib
 
     # asyncio's wait() also waits for the pipes to close, and a process that
     # outlives ours (an ssh ControlMaster serving the killed client's session)
@@ -196,5 +198,7 @@ async def spawn_process(argv: Sequence[str]) -> Optional[asyncio.subprocess.Proc
 
 def kill_group(pid: int) -> None:
     """SIGKILL the process group ``pid`` leads (gone already is fine)."""
-    with contextlib.suppress(OSError):  # gone already, or not ours
+    try:  # noqa: SIM105 (contextlib is one more import for a one-shot command)
         os.killpg(pid, signal.SIGKILL)
+    except OSError:  # gone already, or not ours
+        pass

@@ -19,18 +19,16 @@ gave at ``--init``), so the abort is not taken for a zombie.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..host_dataclasses import asdict, dataclass, replace
 from ..ledger.records import EventKind, EventNote, JobRecord, JobUpdate
 from ..ledger.store import Ledger
 
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:  # the controller (and asyncio) only where submit runs
     from ..manager.controller import SubmitItem
 
@@ -58,10 +56,14 @@ class EcflowTask:
     rid: str | None = None  # ECF_RID, when written literally
 
     def to_json(self) -> str:
+        import json  # here, as subprocess below: `status` of a job not run by ecFlow needs neither
+
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> EcflowTask:
+        import json
+
         return cls(**json.loads(text))
 
 
@@ -184,6 +186,8 @@ def client(task: EcflowTask, args: list[str], child: dict[str, str] | None = Non
     env.update(ECF_HOST=task.host, ECF_PORT=task.port, ECF_DENIED="1", ECF_TIMEOUT="20")
     env.update(child or {})
     argv = [CLIENT, *args]
+    import subprocess
+
     try:
         proc = subprocess.run(
             argv, env=env, capture_output=True, text=True, timeout=CLIENT_TIMEOUT, check=False

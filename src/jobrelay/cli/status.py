@@ -17,12 +17,10 @@ An ended ecFlow job whose end ecFlow did not see is reported to ecFlow once
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from ..host_dataclasses import dataclass
 from ..ledger.errors import JobNotFound
@@ -39,7 +37,10 @@ from .ecflow import Told, tell_if_needed
 from .exits import UsageError, say
 from .targets import open_ledger, resolve
 
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..manager.controller import Controller
 
 
@@ -108,7 +109,12 @@ def status(ledger: Ledger, platforms: Mapping[str, Platform], args: argparse.Nam
     else:
         with_controller(args, lambda controller, _args: remote_looks(controller, job, looks))
     report = report_for(ledger, platforms, ledger.get(job.id), looks.get(job.id))
-    text = json.dumps(report_json(report)) + "\n" if args.json else report_text(report)
+    if args.json:
+        import json  # here: the readable report needs no json
+
+        text = json.dumps(report_json(report)) + "\n"
+    else:
+        text = report_text(report)
     sys.stdout.write(text)
     sys.stdout.flush()
     if args.write_stat:

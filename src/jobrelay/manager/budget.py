@@ -31,12 +31,8 @@ grant without asking: its jobs' states come from their status files alone
 from __future__ import annotations
 
 import os
-import random
-import socket
 import time
-from collections.abc import Generator, Iterable
 from pathlib import Path
-from urllib.parse import quote
 
 from ..engine.protocol import RunnerGrant, RunnerQuery, info_dict, info_from_wire
 from ..host_dataclasses import dataclass
@@ -44,6 +40,10 @@ from ..json_state import JsonState
 from ..platforms.model import HOST_QUERIES, SCHEDULER_QUERIES, SCHEDULER_SUBMITS, Platform
 from ..platforms.rates import UNLIMITED, Rate
 from ..runners.registry import RunnerLoadError, runner_class
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from collections.abc import Generator, Iterable
 
 STATE_DIR = "budget"
 WAIT_STEP = 0.2  # seconds between looks while waiting for a query or a token
@@ -80,17 +80,25 @@ def submit_rate(platform: Platform) -> Rate:
 
 
 def _state(home: Path, name: str) -> JsonState:
+    from urllib.parse import quote
+
     path = Path(home) / STATE_DIR / (quote(name, safe="@,") + ".json")
     return JsonState(path, "budget", durable=False)
 
 
+def _hostname() -> str:
+    """``socket.gethostname()`` (the same system call), without loading socket
+    (and selectors) into every `status` of a local job."""
+    return os.uname().nodename
+
+
 def _me() -> dict[str, object]:
-    return {"host": socket.gethostname(), "pid": os.getpid()}
+    return {"host": _hostname(), "pid": os.getpid()}
 
 
 def _gone(owner: dict[str, object]) -> bool:
     """The process named is known dead (only on this host can it be checked)."""
-    if owner.get("host") != socket.gethostname():
+    if owner.get("host") != _hostname():
         return False
     try:
         os.kill(int(str(owner.get("pid"))), 0)
@@ -168,7 +176,7 @@ class RunnerBudget:
                 return decided
             if time.time() + wait > deadline:
                 return RunnerGrant(self.runner, ask=False), None
-            yield wait * random.uniform(0.8, 1.2)
+            yield wait * _jitter(0.8, 1.2)
 
     def _decide(self, wanted: list[str]) -> tuple[tuple[RunnerGrant, Ticket | None] | None, float]:
         rate = self.rate
@@ -283,7 +291,7 @@ class SharedWindow:
                 wait = log[len(log) + count - self.rate.count - 1] + self.rate.period - now
             import asyncio
 
-            await asyncio.sleep(max(0.05, wait) * random.uniform(1.0, 1.2))
+            await asyncio.sleep(max(0.05, wait) * _jitter(1.0, 1.2))
 
 
 class ConnectionBudget:
@@ -303,4 +311,10 @@ class ConnectionBudget:
 def backoff(attempt: int, base: float = 1.0, cap: float = 10.0) -> float:
     """The pause before retry ``attempt + 1``: exponential with full jitter
     (retrying processes spread out instead of coming back together)."""
-    return random.uniform(0.0, min(cap, base * 2.0**attempt))
+    return _jitter(0.0, min(cap, base * 2.0**attempt))
+
+
+def _jitter(low: float, high: float) -> float:
+    import random  # here: only a process that waits or retries needs it
+
+    return random.uniform(low, high)

@@ -8,9 +8,11 @@ dataclasses of the poll path (no ``__post_init__``, no slots, no InitVar).
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
 
-T = TypeVar("T")
+    T = TypeVar("T")
 
 
 def evolve(obj: T, **changes: Any) -> T:

@@ -11,13 +11,15 @@ No asyncio here: the caller may be a synchronous command.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import __version__
 from ..engine.jobhost import HostTrouble
 from ..engine.protocol import JobReply, JobRequest, RunnerGrant
 from ..platforms.model import Platform
 from .agent_reply import AgentReply
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def runner_options(platform: Platform) -> dict[str, Any]:

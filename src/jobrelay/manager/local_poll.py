@@ -10,7 +10,6 @@ through the controller.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
@@ -21,6 +20,10 @@ from .budget import RunnerBudget, endpoint_of, host_bound, query_rate
 from .in_process import call_in_process
 from .judge import Look
 from .recording import job_request, record_reply
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Callable
 
 
 def polls_here(platform: Platform) -> bool:

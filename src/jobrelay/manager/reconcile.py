@@ -26,14 +26,16 @@ table of tests/test_judge.py. Precedence, first match wins:
 
 from __future__ import annotations
 
-from typing import FrozenSet, Optional
-
 from ..host_dataclasses import dataclass, replace
 from ..ledger.records import ExitSource, JobRecord
 from ..runners.base import RunnerJobInfo, RunnerState
 from ..states import JobState
 from ..status.facts import StatusFacts
 from .evolve import evolve
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import FrozenSet, Optional
 
 #: consecutive looks at which a job the runner does not know is declared lost
 LOST_AFTER_LOOKS = 2

@@ -8,7 +8,6 @@ that every way of asking records the same thing.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Callable
 
 from ..engine.protocol import JobRequest
 from ..ledger.changes import changes_nothing
@@ -19,6 +18,10 @@ from ..runners.registry import RunnerLoadError, runner_class
 from .agent_reply import AgentReply
 from .judge import Look, Rules, judge
 from .stamps import StatusStamps
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Callable
 
 #: times a stale update is judged again (each retry follows another command's write)
 STALE_RETRIES = 5

@@ -10,13 +10,16 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from jobrelay.runners.directives import DirectiveError, Directives, read_directives
 
 from .errors import ConfigError
 from .model import LOCALHOST, Platform, Selection, TransportKind, embedded_default
 from .rates import Rate, parse_rate
+
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV_CONFIG = "JOBRELAY_CONFIG"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
