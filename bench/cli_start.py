@@ -5,10 +5,32 @@ ecFlow starts one process per task submit, kill and status, so the start of
 median wall time of ``--starts`` runs of the command (process start to exit,
 output discarded), on the embedded ``localhost`` platform (background
 runner, local transport) and troika's ``direct`` site with a local
-connection. The interpreter start (`python3 -c pass`, same interpreter as
-jobrelay's) is the yardstick.
+connection.
 
-    python3 bench/cli_start.py --starts 30        # troika from bench/setup_peers.sh
+jobrelay is measured two ways, each against its own interpreter's start
+(``python -c pass``) as the yardstick:
+
+* **venv (a user's install)**: a fresh virtualenv made here in the temp dir
+  (``python3 -m venv``), jobrelay installed into it by pip from a copy of
+  this checkout (``--no-deps``: rich, drawn only by ``watch``, is left out;
+  setuptools for the build comes from pip's configured index), run as its
+  console script ``jobrelay``, as ecFlow runs it;
+* **system interpreter**: ``python3 -m jobrelay`` from ``src/`` with the
+  interpreter running this script.
+
+The second is kept because it is what this repository's tests run, but on
+the development machine it is not a user's: that interpreter's
+site-packages holds a sandbox-only ``_sandboxing_egress_ca.pth`` that
+imports ``certifi`` at every start (about 17 ms). Its ``python3 -c pass`` is
+inflated by that, and the modules certifi loads (``os.path``, ``re``,
+``pathlib``'s company...) are then already there when jobrelay starts, so
+jobrelay's own imports look cheaper and its ratio smaller than a user gets.
+A virtualenv does not read that site-packages; the venv rows are the figures
+to judge the goal by (≤ 60 ms and ≤ 4x ``python -c pass``). troika runs in
+its own virtualenv (bench/setup_peers.sh), with that venv's ``python -c
+pass`` as its yardstick.
+
+    python3 bench/cli_start.py --starts 30
 """
 
 from __future__ import annotations
@@ -23,92 +45,121 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
 
+REPO = Path(__file__).resolve().parent.parent
 TROIKA = (
     Path(os.environ.get("JOBRELAY_BENCH_PEERS", "/opt/jobrelay-bench")) / "troika-venv/bin/troika"
 )
 LEDGER_JOBS = 300  # jobs in the ledger `list` reads (a day of a small suite)
+GOAL_MS, GOAL_RATIO = 60.0, 4.0  # issue 13 §5, for `list` and `status`
 
 
 def user_env(**extra: str) -> dict[str, str]:
     """The environment of a user's shell: bytecode cached as an installed
-    package has it (this sandbox sets PYTHONDONTWRITEBYTECODE)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    package has it (this sandbox sets PYTHONDONTWRITEBYTECODE), no PYTHONPATH."""
+    drop = ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(extra)
     return env
 
 
-def timed(argv: list[str], env: dict[str, str], starts: int, check: Callable[[int], bool]) -> float:
-    """Median seconds of ``starts`` runs; every run's exit status must pass ``check``."""
+def timed(argv: list[str], env: dict[str, str], starts: int) -> float:
+    """Median seconds of ``starts`` runs; every run must exit 0."""
     times = []
     subprocess.run(argv, env=env, capture_output=True, check=False)  # warm: caches, bytecode
     for _ in range(starts):
         t0 = time.perf_counter()
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         times.append(time.perf_counter() - t0)
-        if not check(proc.returncode):
+        if proc.returncode != 0:
             raise SystemExit(f"{argv} exited {proc.returncode}: {proc.stderr.strip()[-400:]}")
     return statistics.median(times)
 
 
-def jobrelay_rows(work: Path, starts: int) -> list[tuple[str, float]]:
-    home = work / "home"
-    env = user_env(JOBRELAY_HOME=str(home), JOBRELAY_CONFIG=str(work / "none.toml"))
+def make_venv(work: Path) -> Path:
+    """A fresh virtualenv with jobrelay installed as a user installs it; its python."""
+    copy = work / "checkout"
+    shutil.copytree(REPO / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, copy / name)
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run(
+        [*pip, "--no-deps", str(copy)],
+        env=user_env(),
+        check=True,
+        capture_output=True,
+    )
+    return python
+
+
+def sides(work: Path) -> dict[str, tuple[list[str], list[str], dict[str, str]]]:
+    """Per way of running jobrelay: its yardstick's python, the command, the environment."""
+    state = {"JOBRELAY_HOME": str(work / "home"), "JOBRELAY_CONFIG": str(work / "none.toml")}
+    python = make_venv(work)
+    return {
+        "venv": ([str(python)], [str(python.parent / "jobrelay")], user_env(**state)),
+        "system": (
+            [sys.executable],
+            [sys.executable, "-m", "jobrelay"],
+            user_env(PYTHONPATH=str(REPO / "src"), **state),
+        ),
+    }
+
+
+def fill_ledger(work: Path, cli: list[str], env: dict[str, str]) -> str:
+    """The ledger `list` reads; the reference of a running job for `status`."""
     (work / "none.toml").write_text("")
-    cli = [sys.executable, "-m", "jobrelay"]
     script = work / "quick.sh"
     script.write_text("#!/bin/bash\ntrue\n")
     sleeper = work / "sleeper.sh"
     sleeper.write_text("#!/bin/bash\nsleep 600\n")
-    subprocess.run(
-        [*cli, "submit", "--wait", "--run", "bench", str(script)],
-        env=env,
-        check=True,
-        capture_output=True,
+
+    def run(*argv: str) -> str:
+        return subprocess.run(
+            [*cli, *argv], env=env, check=True, capture_output=True, text=True
+        ).stdout
+
+    run("submit", "--wait", "--run", "bench", str(script))
+    out = run("submit", "--json", "--run", "bench", str(sleeper))
+    running: str = json.loads(out.splitlines()[0])["job"]  # one JSON object per line
+    run("submit", "--wait", "--run", "filler", *[str(script)] * (LEDGER_JOBS - 2))
+    return running
+
+
+def jobrelay_rows(work: Path, starts: int) -> tuple[list[str], list[list[float]]]:
+    """Row names, and per row the seconds of each side (venv, system)."""
+    ways = sides(work)
+    running = fill_ledger(work, ways["system"][1], ways["system"][2])
+    script = str(work / "quick.sh")
+    commands = [
+        ("`python -S -c pass`", None, ["-S", "-c", "pass"]),
+        ("`python -c pass`", None, ["-c", "pass"]),
+        ("`jobrelay --version`", ["--version"], None),
+        (f"`jobrelay list --run bench` ({LEDGER_JOBS} jobs in the ledger)",
+         ["list", "--run", "bench"], None),
+        ("`jobrelay status JOB` (a running background job: one poll)", ["status", running], None),
+    ]  # fmt: skip
+    names, seconds = [], []
+    for name, args, py_args in commands:
+        names.append(name)
+        row = []
+        for python, cli, env in ways.values():
+            argv = [*python, *py_args] if py_args is not None else [*cli, *(args or [])]
+            row.append(timed(argv, env, starts))
+        seconds.append(row)
+    names.append("`jobrelay submit SCRIPT` (one background job)")
+    seconds.append(
+        [
+            timed([*cli, "submit", "--run", "bench", script], env, max(3, starts // 3))
+            for _, cli, env in ways.values()
+        ]
     )
-    out = subprocess.run(
-        [*cli, "submit", "--json", "--run", "bench", str(sleeper)],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    running = json.loads(out.splitlines()[0])["job"]  # one JSON object per line
-    filler = [str(script)] * (LEDGER_JOBS - 2)
-    subprocess.run(
-        [*cli, "submit", "--wait", "--run", "filler", *filler],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    rows = [
-        ("`jobrelay --version`", timed([*cli, "--version"], env, starts, lambda rc: rc == 0)),
-        (
-            f"`jobrelay list --run bench` ({LEDGER_JOBS} jobs in the ledger)",
-            timed([*cli, "list", "--run", "bench"], env, starts, lambda rc: rc == 0),
-        ),
-    ]
-    if subprocess.run([*cli, "status", "--help"], env=env, capture_output=True).returncode == 0:
-        rows.append(
-            (
-                "`jobrelay status JOB` (a running background job: one poll)",
-                timed([*cli, "status", running], env, starts, lambda rc: rc == 0),
-            )
-        )
-    rows.append(
-        (
-            "`jobrelay submit SCRIPT` (one background job)",
-            timed(
-                [*cli, "submit", "--run", "bench", str(script)],
-                env,
-                max(3, starts // 3),
-                lambda rc: rc == 0,
-            ),
-        )
-    )
+    _, cli, env = ways["system"]
     subprocess.run([*cli, "kill", running], env=env, capture_output=True)
-    return rows
+    return names, seconds
 
 
 def troika_rows(work: Path, starts: int) -> list[tuple[str, float]]:
@@ -127,25 +178,31 @@ def troika_rows(work: Path, starts: int) -> list[tuple[str, float]]:
         check=True,
         capture_output=True,
     )
-    rows = [
-        ("`troika --help`", timed([*base, "--help"], env, starts, lambda rc: rc == 0)),
-        (
-            "`troika monitor SITE JOBFILE` (a running job)",
-            timed([*base, "monitor", "here", str(job)], env, starts, lambda rc: rc == 0),
-        ),
-    ]
     quick = work / "troika-quick.sh"
     quick.write_text("#!/bin/bash\ntrue\n")
     quick.chmod(0o755)
-    argv = [*base, "submit", "-o", str(work / "quick.out"), "here", str(quick)]
-    rows.append(
-        (
-            "`troika submit -o OUT SITE JOBFILE`",
-            timed(argv, env, max(3, starts // 3), lambda rc: rc == 0),
-        )
-    )
+    submit = [*base, "submit", "-o", str(work / "quick.out"), "here", str(quick)]
+    bare = [str(TROIKA.parent / "python"), "-c", "pass"]
+    monitor = [*base, "monitor", "here", str(job)]
+    rows = [
+        ("`python -c pass` (troika's venv)", timed(bare, env, starts)),
+        ("`troika --help`", timed([*base, "--help"], env, starts)),
+        ("`troika monitor SITE JOBFILE` (a running job)", timed(monitor, env, starts)),
+        ("`troika submit -o OUT SITE JOBFILE`", timed(submit, env, max(3, starts // 3))),
+    ]
     subprocess.run([*base, "kill", "here", str(job)], env=env, capture_output=True)
     return rows
+
+
+def verdict(names: list[str], seconds: list[list[float]], side: int) -> str:
+    bare = seconds[1][side]
+    said = []
+    for name, row in zip(names, seconds, strict=True):
+        if name.startswith(("`jobrelay list", "`jobrelay status")):
+            ms, ratio = row[side] * 1000, row[side] / bare
+            met = ms <= GOAL_MS and ratio <= GOAL_RATIO
+            said.append(f"{name.split()[1]} {ms:.1f} ms {ratio:.2f}x {'met' if met else 'NOT met'}")
+    return "; ".join(said)
 
 
 def main() -> int:
@@ -156,20 +213,31 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="jobrelay-cli-start-"))
     try:
-        env = user_env()
-        bare = timed([sys.executable, "-c", "pass"], env, args.starts, lambda rc: rc == 0)
-        bare_s = timed([sys.executable, "-S", "-c", "pass"], env, args.starts, lambda rc: rc == 0)
-        rows = jobrelay_rows(work, args.starts) + troika_rows(work, args.starts)
+        names, seconds = jobrelay_rows(work, args.starts)
+        troika = troika_rows(work, args.starts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"interpreter: {sys.executable} ({sys.version.split()[0]})")
-    print(f"median of {args.starts} starts\n")
-    print("| command | median | ratio to `python3 -c pass` |")
-    print("|---|---|---|")
-    print(f"| `python3 -S -c pass` | {bare_s * 1000:.1f} ms | {bare_s / bare:.2f} |")
-    print(f"| `python3 -c pass` | {bare * 1000:.1f} ms | 1.00 |")
-    for name, seconds in rows:
-        print(f"| {name} | {seconds * 1000:.1f} ms | {seconds / bare:.2f} |")
+    version = sys.version.split()[0]
+    print(f"venv: a fresh virtualenv of {sys.executable} ({version}), pip-installed `jobrelay`")
+    print(f"system: {sys.executable} ({version}), `python3 -m jobrelay` from src/")
+    print(f"median of {args.starts} starts (submit: {max(3, args.starts // 3)})\n")
+    print("| command | venv (user's install) | ratio | system interpreter | ratio |")
+    print("|---|---|---|---|---|")
+    for name, (venv, system) in zip(names, seconds, strict=True):
+        print(
+            f"| {name} | {venv * 1000:.1f} ms | {venv / seconds[1][0]:.2f} "
+            f"| {system * 1000:.1f} ms | {system / seconds[1][1]:.2f} |"
+        )
+    if troika:
+        print("\n| troika 0.2.7 | median | ratio to its venv's `python -c pass` |")
+        print("|---|---|---|")
+        for name, value in troika:
+            print(f"| {name} | {value * 1000:.1f} ms | {value / troika[0][1]:.2f} |")
+    else:
+        print(f"\n(no troika at {TROIKA}: bench/setup_peers.sh installs it)")
+    print(f"\ngoal (≤ {GOAL_MS:.0f} ms and ≤ {GOAL_RATIO:.0f}x `python -c pass`):")
+    print(f"  venv: {verdict(names, seconds, 0)}")
+    print(f"  system: {verdict(names, seconds, 1)}")
     return 0
 
 
