@@ -22,7 +22,6 @@ import fcntl
 import os
 import re
 import sys
-from pathlib import Path
 
 from ..host_dataclasses import asdict, dataclass, replace
 from ..ledger.records import EventKind, EventNote, JobRecord, JobUpdate
@@ -30,6 +29,8 @@ from ..ledger.store import Ledger
 
 TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:  # the controller (and asyncio) only where submit runs
+    from pathlib import Path
+
     from ..manager.controller import SubmitItem
 
 #: ``export ECF_NAME=/s/f/t`` or ``ECF_NAME=/s/f/t; export ECF_NAME``, as head.h files write them

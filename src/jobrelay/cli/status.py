@@ -30,7 +30,7 @@ from ..manager.judge import Look
 from ..manager.local_poll import poll_here, polls_here
 from ..platforms.config import load_platforms
 from ..platforms.model import Platform
-from ..state_dir import ready_home
+from ..state_dir import ready_home_text
 from ..states import JobState
 from . import render
 from .ecflow import Told, tell_if_needed
@@ -101,7 +101,7 @@ def status(ledger: Ledger, platforms: Mapping[str, Platform], args: argparse.Nam
     platform = platforms.get(job.platform)
     if platform is not None and polls_here(platform):
         # a local platform: the engine in this process, no controller, no event loop
-        home = ready_home()  # its polling budget: ecFlow may run many status at once
+        home = ready_home_text()  # its polling budget: ecFlow may run many status at once
         polled = poll_here(ledger, platform, [job], looks.__setitem__, home)[0]
         if second_look_wanted(job, polled):
             time.sleep(SECOND_LOOK_PAUSE)

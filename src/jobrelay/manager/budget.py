@@ -32,11 +32,9 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 from ..engine.protocol import RunnerGrant, RunnerQuery, info_dict, info_from_wire
 from ..host_dataclasses import dataclass
-from ..json_state import JsonState
 from ..platforms.model import HOST_QUERIES, SCHEDULER_QUERIES, SCHEDULER_SUBMITS, Platform
 from ..platforms.rates import UNLIMITED, Rate
 from ..runners.registry import RunnerLoadError, runner_class
@@ -44,6 +42,9 @@ from ..runners.registry import RunnerLoadError, runner_class
 TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable
+    from pathlib import Path
+
+    from ..json_state import JsonState
 
 STATE_DIR = "budget"
 WAIT_STEP = 0.2  # seconds between looks while waiting for a query or a token
@@ -80,7 +81,11 @@ def submit_rate(platform: Platform) -> Rate:
 
 
 def _state(home: Path, name: str) -> JsonState:
+    # here: a one-shot `status` of a background job keeps no budget (no pathlib, no json)
+    from pathlib import Path
     from urllib.parse import quote
+
+    from ..json_state import JsonState
 
     path = Path(home) / STATE_DIR / (quote(name, safe="@,") + ".json")
     return JsonState(path, "budget", durable=False)
@@ -298,6 +303,8 @@ class ConnectionBudget:
     """New ssh connections per host, shared by the user's processes."""
 
     def __init__(self, home: Path, rate: Rate) -> None:
+        from pathlib import Path
+
         self.home = Path(home)
         self.rate = rate
         self.opened = 0  # admitted in this process (tests, logs)

@@ -9,8 +9,6 @@ through the controller.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
 from ..platforms.model import Platform, TransportKind
@@ -23,6 +21,7 @@ from .recording import job_request, record_reply
 
 TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:
+    from os import PathLike
     from typing import Callable
 
 
@@ -36,7 +35,7 @@ def poll_here(
     platform: Platform,
     jobs: list[JobRecord],
     observe: Callable[[int, Look], None] | None = None,
-    home: Path | None = None,
+    home: str | PathLike[str] | None = None,
 ) -> list[JobRecord]:
     """One in-process poll of ``jobs`` (all of ``platform``); the jobs as now recorded.
 
@@ -55,8 +54,10 @@ def poll_here(
         fresh = record_reply(ledger, platform, "poll", asked, reply, observe=observe)
         return [fresh.get(job.id, job) for job in jobs]
     where = f"host:{host}" if host_bound(platform) else f"target:{platform.install_target}"
+    from pathlib import Path  # here: a background job's poll has no budget
+
     budget = RunnerBudget(
-        home, endpoint_of(platform, where), platform.runner, query_rate(platform),
+        Path(home), endpoint_of(platform, where), platform.runner, query_rate(platform),
         platform.command_timeout,
     )  # fmt: skip
     grant, ticket = budget.grant_blocking(j.runner_id for j in asked if j.runner_id)

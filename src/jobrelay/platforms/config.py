@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from jobrelay.runners.directives import DirectiveError, Directives, read_directives
 
@@ -19,6 +18,7 @@ from .rates import Rate, parse_rate
 
 TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
 ENV_CONFIG = "JOBRELAY_CONFIG"
@@ -31,9 +31,16 @@ class _Problem(ValueError):
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
-    return Path(base) / "jobrelay" / "platforms.toml"
+    from pathlib import Path
+
+    return Path(_default_config_text(os.environ if environ is None else environ))
+
+
+def _default_config_text(env: Mapping[str, str]) -> str:
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(
+        os.path.expanduser(env.get("HOME", "~")), ".config"
+    )
+    return os.path.join(base, "jobrelay", "platforms.toml")
 
 
 def find_config(
@@ -44,20 +51,31 @@ def find_config(
     Order: ``explicit``, else ``$JOBRELAY_CONFIG``, else the user config dir.
     A named file must exist; the user config dir's file may be absent.
     """
+    from pathlib import Path
+
+    where, named = _config_text(explicit, environ)
+    return Path(where), named
+
+
+def _config_text(
+    explicit: Path | str | None, environ: Mapping[str, str] | None
+) -> tuple[str, bool]:
+    """``find_config`` without pathlib (and urllib.parse, ipaddress with it): a
+    one-shot command reads its config by this."""
     env = os.environ if environ is None else environ
     if explicit is not None:
-        return Path(explicit), True
+        return os.fspath(explicit), True
     if env.get(ENV_CONFIG):
-        return Path(env[ENV_CONFIG]), True
-    return default_config_path(env), False
+        return env[ENV_CONFIG], True
+    return _default_config_text(env), False
 
 
 def load_platforms(
     explicit: Path | str | None = None, environ: Mapping[str, str] | None = None
 ) -> dict[str, Platform]:
     """The platforms in effect: the discovered file's, or the embedded default."""
-    path, named = find_config(explicit, environ)
-    if path is None or (not named and not path.exists()):
+    path, named = _config_text(explicit, environ)
+    if not named and not os.path.exists(path):
         return embedded_default()
     return load_config(path)
 
@@ -66,9 +84,8 @@ def load_config(path: Path | str) -> dict[str, Platform]:
     """Parse one config file. ``localhost`` exists unless the file defines its own."""
     import tomllib  # here: its import is a tenth of a one-shot command's start
 
-    path = Path(path)
     try:
-        with path.open("rb") as stream:
+        with open(path, "rb") as stream:
             document = tomllib.load(stream)
     except OSError as exc:
         raise ConfigError(path, None, None, f"cannot read: {exc.strerror or exc}") from exc

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class ConfigError(Exception):
