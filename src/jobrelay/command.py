@@ -15,6 +15,10 @@ def main() -> None:
     from . import host_dataclasses
 
     host_dataclasses.use_light()
+    from . import config_cache
+    from .state_dir import home_text
+
+    config_cache.use(home_text())
     from .cli.main import main as cli_main
 
     raise SystemExit(cli_main())

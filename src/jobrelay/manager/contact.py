@@ -27,7 +27,6 @@ from urllib.parse import quote
 
 from ..host_dataclasses import asdict, dataclass
 from ..runners.proc_stat import parse_proc_stat, read_proc_stat
-from ..transport.ssh import SshTransport
 from ..transport.ssh_command import DEFAULT_SSH_COMMAND
 
 CHECK_TIMEOUT = 30.0
@@ -78,6 +77,8 @@ async def holder_alive(contact: Contact, ssh_command: Sequence[str]) -> bool:
     """True if the process the file names still runs. Raises RunHeld if unknowable."""
     if contact.host in (this_host(), socket.getfqdn()):
         return local_start_time(contact.pid) == contact.start_time
+    from ..transport.ssh import SshTransport  # here: a holder on another host only
+
     transport = SshTransport(ssh_command, multiplex=False)
     try:
         # cat, not test -e: one command both proves the pid exists and gives its start time

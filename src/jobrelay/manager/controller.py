@@ -37,7 +37,6 @@ from .budget import (
 from .job_directives import refusal_text, settle
 from .judge import Look, Rules, judge
 from .recording import job_request, record_reply
-from .sshfree import SshFreeCaller, SshFreeError
 from .stamps import StatusStamps
 
 Progress = Callable[[int], None]  # called with how many jobs just got an answer
@@ -354,6 +353,9 @@ class Controller:
 def make_caller(platform: Platform, transport: Transport, home: Path) -> HostCaller:
     """The way batches reach this platform's hosts."""
     if not transport.runs_agent:
+        # here: the SSH-free caller (shutil, tempfile, the job script's assembly) only for it
+        from .sshfree import SshFreeCaller, SshFreeError
+
         try:
             return SshFreeCaller(platform, transport, home)
         except SshFreeError as exc:

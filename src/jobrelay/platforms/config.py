@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 
 from jobrelay.runners.directives import DirectiveError, Directives, read_directives
 
+from .. import config_cache
 from .errors import ConfigError
 from .model import LOCALHOST, Platform, Selection, TransportKind, embedded_default
 from .rates import Rate, parse_rate
@@ -82,18 +83,25 @@ def load_platforms(
 
 def load_config(path: Path | str) -> dict[str, Platform]:
     """Parse one config file. ``localhost`` exists unless the file defines its own."""
+    document = config_cache.cached(os.fspath(path))
+    if document is None:
+        document = _read_toml(path)
+        config_cache.keep(os.fspath(path), document)
+    return parse_document(document, path)
+
+
+def _read_toml(path: Path | str) -> dict[str, Any]:
     import tomllib  # here: its import is a tenth of a one-shot command's start
 
     try:
         with open(path, "rb") as stream:
-            document = tomllib.load(stream)
+            return tomllib.load(stream)
     except OSError as exc:
         raise ConfigError(path, None, None, f"cannot read: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, None, f"not valid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:  # tomllib reads UTF-8 only, and says so this way
         raise ConfigError(path, None, None, f"not UTF-8 text: {exc}") from exc
-    return parse_document(document, path)
 
 
 def parse_document(document: Mapping[str, Any], path: Path | str) -> dict[str, Platform]:
