@@ -1,0 +1,169 @@
+"""One-shot commands start light (issue 13 §5): which modules `--version`,
+`list`, `status` of a local job, `kill` and `submit` load. Structural, not
+timed: each command runs in a fresh interpreter started with ``-S`` (no
+site-packages ``.pth`` files, whatever this machine has: the system
+interpreter here imports certifi through one) and its ``sys.modules`` is
+checked against the modules each command must not load. The bare
+interpreter's own modules are checked too, so that no assertion here holds
+only because ``-S`` left nothing to find. The parsed config cache
+(jobrelay/config_cache.py) is checked on its own below."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_harness import Cli, local_cli
+
+from jobrelay import config_cache
+from jobrelay.platforms.config import load_config
+
+PROBE = """\
+import sys
+from jobrelay.command import main
+try:
+    main()
+except SystemExit as exit:
+    print("exit", exit.code)
+print(" ".join(sorted(sys.modules)))
+"""
+
+#: what no one-shot command of a local job needs
+NEVER = {"rich", "dataclasses", "jobrelay.transport.ssh", "jobrelay.manager.sshfree"}
+#: what reading the ledger and polling a local job need not load (the config cached)
+NO_CONTROLLER = NEVER | {
+    "asyncio",
+    "jobrelay.manager.controller",
+    "socket",
+    "subprocess",
+    "tempfile",
+    "random",
+    "urllib.parse",
+    "ipaddress",
+    "pathlib",
+    "typing",
+    "contextlib",
+    "tomllib",
+}
+FORBIDDEN = {
+    "--version": NO_CONTROLLER | {"argparse", "sqlite3", "enum", "jobrelay.ledger.store"},
+    "list": NO_CONTROLLER
+    | {"json", "jobrelay.engine.protocol", "jobrelay.runners.base", "jobrelay.platforms"},
+    "status": NO_CONTROLLER,
+    "kill": NEVER | {"tomllib"},
+    "submit": NEVER | {"tomllib"},
+}
+
+
+def modules_after(cli: Cli, *argv: str) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", PROBE, *argv],
+        env=cli.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-2] in ("exit 0", "exit None"), (argv, proc.stdout[-2000:], proc.stderr)
+    return set(lines[-1].split())
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    cli = local_cli(tmp_path)
+    settled = time.time() - 3600  # old enough for the config cache
+    os.utime(cli.config, (settled, settled))
+    return cli
+
+
+def test_the_bare_interpreter_has_none_of_them(cli: Cli) -> None:
+    """Else the checks below could not fail."""
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", "import sys; print(' '.join(sys.modules))"],
+        env=cli.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = set(proc.stdout.split())
+    assert not loaded & set().union(*FORBIDDEN.values())
+
+
+def test_one_shot_commands_load_only_what_they_need(cli: Cli, tmp_path: Path) -> None:
+    sleeper = tmp_path / "s.sh"
+    sleeper.write_text("#!/bin/bash\nsleep 60\n")
+    [job] = cli.json("submit", str(sleeper))  # also fills the config cache
+    ref = str(job["job"])
+
+    assert FORBIDDEN["--version"].isdisjoint(modules_after(cli, "--version"))
+    assert FORBIDDEN["list"].isdisjoint(modules_after(cli, "list"))
+    status = modules_after(cli, "status", ref)
+    assert FORBIDDEN["status"].isdisjoint(status), FORBIDDEN["status"] & status
+    assert "jobrelay.manager.local_poll" in status  # polled here, not by an agent
+    submit = modules_after(cli, "submit", str(sleeper))
+    assert FORBIDDEN["submit"].isdisjoint(submit), FORBIDDEN["submit"] & submit
+    kill = modules_after(cli, "kill", ref)
+    assert FORBIDDEN["kill"].isdisjoint(kill), FORBIDDEN["kill"] & kill
+    cli.run("kill", "--run", "default")
+
+
+def config_read(cli: Cli, *, cached: bool) -> set[str]:
+    """Modules after reading the platforms file as the CLI does (``cached``)
+    or as a library user does."""
+    code = (
+        "import sys\nfrom jobrelay import config_cache\nfrom jobrelay.state_dir import home_text\n"
+        f"if {cached}:\n    config_cache.use(home_text())\n"
+        "from jobrelay.platforms.config import load_platforms\n"
+        "assert 'localhost' in load_platforms()\nprint(' '.join(sorted(sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", code], env=cli.env(), capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.split())
+
+
+def test_a_settled_file_is_parsed_once(cli: Cli) -> None:
+    cache = cli.home / config_cache.CACHE_FILE
+    assert "tomllib" in config_read(cli, cached=False)
+    assert not cache.exists()  # a library user's process keeps no cache
+    assert "tomllib" in config_read(cli, cached=True)
+    assert cache.exists()
+    assert "tomllib" not in config_read(cli, cached=True)
+
+
+def test_a_fresh_file_is_parsed_each_time(cli: Cli) -> None:
+    """A file changed less than SETTLE seconds ago may change again within one
+    mtime tick, unseen: it is not cached."""
+    os.utime(cli.config)  # now
+    for _ in range(2):
+        assert "tomllib" in config_read(cli, cached=True)
+    assert not (cli.home / config_cache.CACHE_FILE).exists()
+
+
+def test_the_cache_follows_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "platforms.toml"
+    monkeypatch.setattr(config_cache, "_dir", str(tmp_path / "home"))
+
+    def write(text: str, age: float) -> None:
+        config.write_text(text)
+        then = time.time() - age
+        os.utime(config, (then, then))
+
+    write('[platforms.a]\nrun_root = "/r/a"\n', age=3600)
+    assert set(load_config(config)) == {"a", "localhost"}
+    assert config_cache.cached(str(config)) is not None  # kept: settled
+    write('[platforms.b]\nrun_root = "/r/b"\n', age=1800)  # same size, another mtime
+    assert config_cache.cached(str(config)) is None
+    assert set(load_config(config)) == {"b", "localhost"}
+    write('[platforms.c]\nrun_root = "/r/c"\n', age=0)  # fresh: not kept
+    assert set(load_config(config)) == {"c", "localhost"}
+    assert config_cache.cached(str(config)) is None
+    write("[platforms.d]\nrun_root = 1979-05-27\n", age=3600)  # a date: marshal cannot
+    with pytest.raises(Exception, match="run_root"):
+        load_config(config)
+    assert config_cache.cached(str(config)) is None
