@@ -36,6 +36,7 @@ from .budget import (
 )
 from .job_directives import refusal_text, settle
 from .judge import Look, Rules, judge
+from .quiet import QuietJobs
 from .recording import job_request, record_reply
 from .stamps import StatusStamps
 
@@ -80,6 +81,7 @@ class Controller:
         self._callers: dict[str, HostCaller] = {}
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
         self.stamps = StatusStamps()
+        self.quiet = QuietJobs()  # polls that brought back what the last one did
         self.budgets: dict[str, RunnerBudget] = {}  # endpoint -> its runner query budget
         #: job id -> what its last kill found (the engine's word: how it was verified)
         self.kill_details: dict[int, str] = {}
@@ -346,7 +348,15 @@ class Controller:
                 if line is not None and line.kill_detail:
                     self.kill_details[job.id] = line.kill_detail
         return record_reply(
-            self.ledger, platform, verb, batch, reply, self.stamps, progress, self.observe
+            self.ledger,
+            platform,
+            verb,
+            batch,
+            reply,
+            self.stamps,
+            progress,
+            self.observe,
+            self.quiet,
         )
 
 
