@@ -53,7 +53,7 @@ FORBIDDEN = {
     "--version": NO_CONTROLLER | {"argparse", "sqlite3", "enum", "jobrelay.ledger.store"},
     "list": NO_CONTROLLER
     | {"json", "jobrelay.engine.protocol", "jobrelay.runners.base", "jobrelay.platforms"},
-    "status": NO_CONTROLLER,
+    "status": NO_CONTROLLER | {"json"},  # a job with no env or directives
     "kill": NEVER | {"tomllib"},
     "submit": NEVER | {"tomllib"},
 }

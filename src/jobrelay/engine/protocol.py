@@ -10,8 +10,6 @@ Host-side: standard library only, Python 3.8+.
 
 from __future__ import annotations
 
-import json
-
 from ..host_dataclasses import dataclass, field
 from ..runners.base import RunnerJobInfo, RunnerState
 from ..status.facts import StatusFacts, facts_dict, facts_from_wire
@@ -142,12 +140,12 @@ class Request:
         }
         if self.runner_grant is not None:
             data["runner_grant"] = self.runner_grant.to_wire()
-        return json.dumps(data, separators=(",", ":"))
+        return _dumps(data)
 
 
 def parse_request(text: str) -> Request:
     try:
-        data = json.loads(text)
+        data = _loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
         raise ProtocolError(f"request is not JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -239,7 +237,7 @@ class JobReply:
             data["status"] = facts_dict(self.status)
         if self.runner is not None:
             data["runner"] = info_dict(self.runner)
-        return json.dumps(data, separators=(",", ":"))
+        return _dumps(data)
 
 
 # Plain fields in wire order; status and runner are encoded by their own functions.
@@ -339,13 +337,13 @@ class EndLine:
         }
         if self.runner_query is not None:
             data["runner_query"] = self.runner_query.to_wire()
-        return json.dumps(data, separators=(",", ":"))
+        return _dumps(data)
 
 
 def decode_reply_line(line: str) -> Union[JobReply, EndLine]:
     """One reply line, typed; ProtocolError for anything that is not one."""
     try:
-        data = json.loads(line)
+        data = _loads(line)
     except (ValueError, RecursionError):  # RecursionError: nesting too deep
         raise ProtocolError(f"agent reply line is not JSON: {line[:200]!r}") from None
     if not isinstance(data, dict) or data.get("v") != PROTOCOL_VERSION:
@@ -379,3 +377,17 @@ def _text(value: object) -> Optional[str]:
 
 def _int(value: object) -> Optional[int]:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# json on first use: a poll in the CLI's own process (`status` of a local job)
+# passes objects, and its start is paid once per ecFlow task
+def _dumps(data: Dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _loads(text: str) -> Any:
+    import json
+
+    return json.loads(text)
