@@ -63,17 +63,24 @@ def user_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def timed(argv: list[str], env: dict[str, str], starts: int) -> float:
-    """Median seconds of ``starts`` runs; every run must exit 0."""
-    times = []
-    subprocess.run(argv, env=env, capture_output=True, check=False)  # warm: caches, bytecode
+Run = tuple[list[str], dict[str, str]]  # argv, environment
+
+
+def timed(runs: list[Run], starts: int) -> list[float]:
+    """Median seconds of ``starts`` runs of each command; every run must exit 0.
+    Round robin (each command once per round), so that a load that comes and
+    goes (the machine is shared) weighs on a command and its yardstick alike."""
+    times: list[list[float]] = [[] for _ in runs]
+    for argv, env in runs:  # warm: caches, bytecode
+        subprocess.run(argv, env=env, capture_output=True, check=False)
     for _ in range(starts):
-        t0 = time.perf_counter()
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-        times.append(time.perf_counter() - t0)
-        if proc.returncode != 0:
-            raise SystemExit(f"{argv} exited {proc.returncode}: {proc.stderr.strip()[-400:]}")
-    return statistics.median(times)
+        for (argv, env), seen in zip(runs, times, strict=True):
+            t0 = time.perf_counter()
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+            seen.append(time.perf_counter() - t0)
+            if proc.returncode != 0:
+                raise SystemExit(f"{argv} exited {proc.returncode}: {proc.stderr.strip()[-400:]}")
+    return [statistics.median(seen) for seen in times]
 
 
 def make_venv(work: Path) -> Path:
@@ -142,21 +149,17 @@ def jobrelay_rows(work: Path, starts: int) -> tuple[list[str], list[list[float]]
          ["list", "--run", "bench"], None),
         ("`jobrelay status JOB` (a running background job: one poll)", ["status", running], None),
     ]  # fmt: skip
-    names, seconds = [], []
-    for name, args, py_args in commands:
-        names.append(name)
-        row = []
-        for python, cli, env in ways.values():
-            argv = [*python, *py_args] if py_args is not None else [*cli, *(args or [])]
-            row.append(timed(argv, env, starts))
-        seconds.append(row)
+    runs: list[Run] = [
+        ([*python, *py_args] if py_args is not None else [*cli, *(args or [])], env)
+        for _, args, py_args in commands
+        for python, cli, env in ways.values()
+    ]
+    flat = timed(runs, starts)
+    names = [name for name, _, _ in commands]
+    seconds = [flat[i : i + len(ways)] for i in range(0, len(flat), len(ways))]
     names.append("`jobrelay submit SCRIPT` (one background job)")
-    seconds.append(
-        [
-            timed([*cli, "submit", "--run", "bench", script], env, max(3, starts // 3))
-            for _, cli, env in ways.values()
-        ]
-    )
+    submits = [([*cli, "submit", "--run", "bench", script], env) for _, cli, env in ways.values()]
+    seconds.append(timed(submits, max(3, starts // 3)))
     _, cli, env = ways["system"]
     subprocess.run([*cli, "kill", running], env=env, capture_output=True)
     return names, seconds
@@ -184,12 +187,12 @@ def troika_rows(work: Path, starts: int) -> list[tuple[str, float]]:
     submit = [*base, "submit", "-o", str(work / "quick.out"), "here", str(quick)]
     bare = [str(TROIKA.parent / "python"), "-c", "pass"]
     monitor = [*base, "monitor", "here", str(job)]
-    rows = [
-        ("`python -c pass` (troika's venv)", timed(bare, env, starts)),
-        ("`troika --help`", timed([*base, "--help"], env, starts)),
-        ("`troika monitor SITE JOBFILE` (a running job)", timed(monitor, env, starts)),
-        ("`troika submit -o OUT SITE JOBFILE`", timed(submit, env, max(3, starts // 3))),
-    ]
+    names = ["`python -c pass` (troika's venv)", "`troika --help`"]
+    names.append("`troika monitor SITE JOBFILE` (a running job)")
+    seconds = timed([(bare, env), ([*base, "--help"], env), (monitor, env)], starts)
+    names.append("`troika submit -o OUT SITE JOBFILE`")
+    seconds += timed([(submit, env)], max(3, starts // 3))
+    rows = list(zip(names, seconds, strict=True))
     subprocess.run([*base, "kill", "here", str(job)], env=env, capture_output=True)
     return rows
 
