@@ -33,11 +33,11 @@ if TYPE_CHECKING:  # the controller (and asyncio) only where submit runs
 
     from ..manager.controller import SubmitItem
 
-#: ``export ECF_NAME=/s/f/t`` or ``ECF_NAME=/s/f/t; export ECF_NAME``, as head.h files write them
-_ASSIGNMENT = re.compile(
-    r"^\s*(?:export\s+)?(ECF_NAME|ECF_PASS|ECF_HOST|ECF_PORT|ECF_TRYNO|ECF_RID)="
-    r"""("[^"$`]*"|'[^']*'|[^\s;#"'$`]+)(?=\s|;|#|$)""",
-    re.MULTILINE,
+#: ``export ECF_NAME=/s/f/t`` or ``ECF_NAME=/s/f/t; export ECF_NAME``, as head.h files write
+#: them; compiled at its first use (a submit), not by every `status`
+_ASSIGNMENT = (
+    r"(?m)^\s*(?:export\s+)?(ECF_NAME|ECF_PASS|ECF_HOST|ECF_PORT|ECF_TRYNO|ECF_RID)="
+    r"""("[^"$`]*"|'[^']*'|[^\s;#"'$`]+)(?=\s|;|#|$)"""
 )
 CLIENT = "ecflow_client"
 CLIENT_TIMEOUT = 30.0  # seconds per ecflow_client call; it would otherwise retry for hours
@@ -71,7 +71,7 @@ class EcflowTask:
 def task_of(text: str) -> EcflowTask | None:
     """The ecFlow task a job file's text names; None when it is not an ecFlow job."""
     found: dict[str, str] = {}
-    for match in _ASSIGNMENT.finditer(text):
+    for match in re.finditer(_ASSIGNMENT, text):
         value = match.group(2)
         if value[:1] in "\"'":
             value = value[1:-1]

@@ -10,7 +10,8 @@ import re
 
 from ..host_dataclasses import dataclass
 
-_RATE_RE = re.compile(r"\s*(\d+)\s*/\s*(\d*\.?\d*)\s*(s|sec|min|m|h)?\s*")
+# a pattern, compiled at its first use (re keeps it): a config with no rate compiles none
+_RATE_RE = r"\s*(\d+)\s*/\s*(\d*\.?\d*)\s*(s|sec|min|m|h)?\s*"
 _UNITS = {None: 1.0, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
 
 
@@ -44,7 +45,7 @@ def parse_rate(text: str) -> Rate:
     """``"6/1min"``, ``"50/2min"``, ``"10/s"``, ``"1/10s"``, ``"unlimited"``; ValueError else."""
     if text.strip() == "unlimited":
         return UNLIMITED
-    match = _RATE_RE.fullmatch(text)
+    match = re.fullmatch(_RATE_RE, text)
     if match is None:
         raise ValueError(f"{text!r} is not a rate like '6/1min', '10/s' or 'unlimited'")
     count, amount, unit = int(match[1]), match[2], match[3]

@@ -82,10 +82,12 @@ class DirectiveError(ValueError):
 DURATION_FORMS = 'seconds (int), "HH:MM:SS", "D-HH:MM:SS" or units like "30m", "1h30m", "2d"'
 MEMORY_FORMS = 'megabytes (int) or a size like "500M", "4G", "1T", "2048K"'
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_UNITS_RE = re.compile(r"(\d+)([smhd])")
-_CLOCK_RE = re.compile(r"(?:(\d+)-)?(\d+):(\d{1,2}):(\d{1,2})")
-_DIGITS_RE = re.compile(r"[0-9]+")
-_MEMORY_RE = re.compile(r"([0-9]+)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
+# patterns, compiled at their first use (re keeps them): a one-shot `status` parses
+# no directive value and compiles none
+_UNITS_RE = r"(\d+)([smhd])"
+_CLOCK_RE = r"(?:(\d+)-)?(\d+):(\d{1,2}):(\d{1,2})"
+_DIGITS_RE = r"[0-9]+"
+_MEMORY_RE = r"(?i)([0-9]+)\s*([KMGT]?)(?:i?B)?"
 _MEMORY_FACTOR_KB = {"K": 1, "": 1024, "M": 1024, "G": 1024**2, "T": 1024**3}
 
 
@@ -99,16 +101,16 @@ def parse_duration(value: object, text: bool = False) -> int:
 
 
 def _duration_text(text: str) -> int:
-    if _DIGITS_RE.fullmatch(text):
+    if re.fullmatch(_DIGITS_RE, text):
         return int(text)  # plain seconds, as an int would say
-    clock = _CLOCK_RE.fullmatch(text)
+    clock = re.fullmatch(_CLOCK_RE, text)
     if clock:
         days, hours, minutes, secs = clock.groups()
         if int(minutes) > 59 or int(secs) > 59:
             raise ValueError(f"minutes and seconds must be below 60 in {text!r}")
         return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(secs)
-    if text and _UNITS_RE.sub("", text) == "":
-        return sum(int(n) * _UNIT_SECONDS[u] for n, u in _UNITS_RE.findall(text))
+    if text and re.sub(_UNITS_RE, "", text) == "":
+        return sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(_UNITS_RE, text))
     raise ValueError(f"cannot read {text!r} as a duration: use {DURATION_FORMS}")
 
 
@@ -122,7 +124,7 @@ def parse_memory_mb(value: object, text: bool = False) -> int:
 
 
 def _memory_text(text: str) -> int:
-    match = _MEMORY_RE.fullmatch(text)
+    match = re.fullmatch(_MEMORY_RE, text)
     if not match:
         raise ValueError(f"cannot read {text!r} as a memory size: use {MEMORY_FORMS}")
     kilobytes = int(match.group(1)) * _MEMORY_FACTOR_KB[match.group(2).upper()]
@@ -146,7 +148,7 @@ def _amount(value: object, forms: str, read_text: Callable[[str], int], unit: st
 
 def _count(value: object, text: bool) -> int:
     """A whole number >= 1 (cpus, nodes)."""
-    if text and isinstance(value, str) and _DIGITS_RE.fullmatch(value.strip()):
+    if text and isinstance(value, str) and re.fullmatch(_DIGITS_RE, value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"must be an integer of at least 1, got {_shown(value)}")
