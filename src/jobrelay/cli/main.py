@@ -25,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exits.OK
     from .parser import build, command_parser  # not for --version: argparse and the options
 
+    words_as_given()
     parser = build(line)
     args, extra = parser.parse_known_args(line)
     if extra:  # said by the command's own parser: its usage, not the top one's
@@ -42,6 +43,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         exits.say(str(exc))
         return exits.USAGE
+
+
+def words_as_given() -> None:
+    """argparse passes its own words ("usage: ", "options", ...) through gettext,
+    which imports ``locale`` and looks for a catalog of the user's language at
+    each call: about 2 ms of a one-shot command. CPython installs no catalog for
+    argparse, so the words come back as given anyway, and jobrelay's own text is
+    English: its parser takes them as given, without the search."""
+    import argparse
+
+    def plural(singular: str, plural: str, n: int) -> str:
+        return singular if n == 1 else plural
+
+    argparse.__dict__.update(_=str, ngettext=plural)
 
 
 def refusals() -> tuple[type[Exception], ...]:
