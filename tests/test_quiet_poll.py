@@ -179,7 +179,7 @@ def test_reply_lines_decodes_a_text_once_and_forgets_texts_no_longer_sent() -> N
     changed = JobReply("r/2", "d2", "poll", stamp="1:2:1", unchanged=True).to_json()
     third = lines.parse("h", "\n".join([one, changed, "not json", end]))
     assert third.replies["r/2"].stamp == "1:2:1" and third.error and "not JSON" in third.error
-    for _ in range(2 * LINE_MEMO_PARSES):  # a sweep every LINE_MEMO_PARSES parses
+    for _ in range(2 * LINE_MEMO_PARSES):  # unused for two generations: gone
         lines.parse("h", "\n".join([changed, end]))
     assert lines.parse("h", one).replies["r/1"] is not first.replies["r/1"]  # forgotten
 

@@ -80,34 +80,35 @@ class QuietJobs:
 
 
 class Recent(Generic[K, V]):
-    """A memo that forgets what was not used in the last ``rounds`` rounds (a
-    round: one call, or one poll): it stays the size of what is being polled,
-    however long the controller runs."""
+    """A memo that forgets what was not used in the last ``rounds`` to
+    ``2 * rounds`` rounds (a round: one call, or one poll), so it stays the
+    size of what is being polled however long the controller runs. Two
+    generations: an entry used in the older one moves to the newer one."""
 
     def __init__(self, rounds: int = LINE_MEMO_PARSES) -> None:
         self.rounds = rounds
         self._round = 0
-        self._items: dict[K, tuple[int, V]] = {}
+        self._new: dict[K, V] = {}
+        self._old: dict[K, V] = {}
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._new) + len(self._old)
 
     def next_round(self) -> None:
         self._round += 1
         if self._round % self.rounds == 0:
-            oldest = self._round - self.rounds
-            self._items = {k: v for k, v in self._items.items() if v[0] > oldest}
+            self._old, self._new = self._new, {}
 
     def get(self, key: K) -> V | None:
-        hit = self._items.get(key)
-        if hit is None:
-            return None
-        if hit[0] != self._round:
-            self._items[key] = (self._round, hit[1])
-        return hit[1]
+        value = self._new.get(key)
+        if value is None:
+            value = self._old.pop(key, None)
+            if value is not None:
+                self._new[key] = value
+        return value
 
     def put(self, key: K, value: V) -> None:
-        self._items[key] = (self._round, value)
+        self._new[key] = value
 
 
 class ReplyLines:
