@@ -1,7 +1,7 @@
 """10,000 jobs on one controller over five hosts: the poll cycle, Controller.poll of
 1,000, resident memory.
 
-    PYTHONPATH=src python3 bench/scale.py [--jobs 10000] [--repeat 5] [--local-only]
+    PYTHONPATH=src python3 bench/scale.py [--jobs 10000] [--repeat 5] [--local-only] [--cylc]
 
 Needs the test infrastructure (tests/infra/up.sh) for the three ssh hosts
 (host1, host2, host2b: sshd on loopback); two more "hosts" are local
@@ -159,6 +159,7 @@ async def run(args: argparse.Namespace) -> None:
                 polls_cpu.append(time.process_time() - c0)
             rss, peak = memory()
             await ctl.close()
+        cylc, cylc_s = cylc_rows(args, sleeper.pid) if args.cylc else ([], 0.0)
         print(f"jobs: {args.jobs} over {len(found)} platforms ({', '.join(sorted(found))})")
         print(f"first poll (cold: agent installs, one-shot calls): {cold:.2f} s")
         print(
@@ -173,6 +174,13 @@ async def run(args: argparse.Namespace) -> None:
             f"median {1000 * statistics.median(polls_cpu):.0f} ms"
         )
         print(f"resident memory after the cycles: {rss:.0f} MB (peak {peak:.0f} MB)")
+        for line in cylc:
+            print(line)
+        if cylc:
+            cycle = statistics.median(cycles[1:])
+            print(
+                f"ratio: Cylc's poll of {args.jobs} / jobrelay's warm cycle: {cylc_s / cycle:.0f} times"
+            )
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -181,11 +189,35 @@ async def run(args: argparse.Namespace) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def cylc_rows(args: argparse.Namespace, pid: int) -> tuple[list[str], float]:
+    """Cylc's poll of as many running jobs, on host1, in this run (bench/scale_cylc.py):
+    the lines to print, and its median seconds."""
+    from peers_common import Host, load_infra
+    from scale_cylc import BATCHING, cylc_jobs, cylc_poll_seconds, remove
+
+    host = Host(load_infra(), "host1")
+    tag = uuid.uuid4().hex[:8]
+    try:
+        wf = cylc_jobs(host.ssh, host.name, Path(host.home), tag, args.jobs, pid)
+        cylc_s, times = cylc_poll_seconds(wf, args.cylc_repeat)
+    finally:
+        remove(Path(host.home), tag)
+    line = (
+        f"Cylc 8.5.4 `cylc jobs-poll` of {args.jobs} running jobs on host1 ({BATCHING}): "
+        f"median {cylc_s:.2f} s (all: {', '.join(f'{t:.2f}' for t in times)})"
+    )
+    return [line], cylc_s
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--local-only", action="store_true", help="five local platforms")
+    parser.add_argument(
+        "--cylc", action="store_true", help="also Cylc's poll of as many jobs (bench/scale_cylc.py)"
+    )
+    parser.add_argument("--cylc-repeat", type=int, default=3)
     asyncio.run(run(parser.parse_args()))
     return 0
 
