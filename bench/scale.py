@@ -179,7 +179,7 @@ async def run(args: argparse.Namespace) -> None:
         if cylc:
             cycle = statistics.median(cycles[1:])
             print(
-                f"ratio: Cylc's poll of {args.jobs} / jobrelay's warm cycle: {cylc_s / cycle:.0f} times"
+                f"Cylc's poll of {args.jobs} takes {cylc_s / cycle:.0f} times jobrelay's warm cycle"
             )
     finally:
         sleeper.kill()
