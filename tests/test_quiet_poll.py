@@ -21,10 +21,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobrelay.agent.main import Repeats
-from jobrelay.engine.protocol import JobReply, JobRequest, ProtocolError, Request
+from jobrelay.engine.protocol import JobReply, JobRequest, ProtocolError, Request, job_wire
 from jobrelay.ledger import JobSpec, JobUpdate, Ledger
 from jobrelay.manager.agent_reply import AgentReply
-from jobrelay.manager.quiet import LINE_MEMO_PARSES, QuietJobs, ReplyLines
+from jobrelay.manager.quiet import (
+    LINE_MEMO_PARSES,
+    PollRequests,
+    QuietJobs,
+    ReplyLines,
+    RequestTexts,
+)
 from jobrelay.manager.recording import record_reply
 from jobrelay.manager.stamps import StatusStamps
 from jobrelay.platforms.config import parse_platform
@@ -173,7 +179,7 @@ def test_reply_lines_decodes_a_text_once_and_forgets_texts_no_longer_sent() -> N
     changed = JobReply("r/2", "d2", "poll", stamp="1:2:1", unchanged=True).to_json()
     third = lines.parse("h", "\n".join([one, changed, "not json", end]))
     assert third.replies["r/2"].stamp == "1:2:1" and third.error and "not JSON" in third.error
-    for _ in range(2 * LINE_MEMO_PARSES):  # a sweep every LINE_MEMO_PARSES parses
+    for _ in range(2 * LINE_MEMO_PARSES):  # unused for two generations: gone
         lines.parse("h", "\n".join([changed, end]))
     assert lines.parse("h", one).replies["r/1"] is not first.replies["r/1"]  # forgotten
 
@@ -191,3 +197,27 @@ def test_the_serving_agent_reuses_a_parse_and_a_line_only_for_equal_input() -> N
     assert repeats.encode(JobReply(**running.__dict__)) is first
     ended = JobReply("r/1", "d1", "poll", runner=RunnerJobInfo("7", RunnerState.DONE, 0))
     assert repeats.encode(ended) == ended.to_json() != first
+
+
+def test_a_poll_request_is_made_again_when_the_record_or_the_last_read_changes(
+    tmp_path: Path,
+) -> None:
+    with Ledger.open(tmp_path / "l.db") as ledger:
+        (job,) = ledger.create_jobs([JobSpec("r", "j", "p", "p", "slurm", "/s.sh")])
+        stamps = StatusStamps()
+        made = PollRequests(
+            lambda j: JobRequest(j.ref, j.job_dir, runner_id=j.runner_id or ""), stamps
+        )
+        texts = RequestTexts()
+        (first,) = made.requests([job])
+        assert made.requests([job])[0] is first  # nothing changed: the same request
+        assert made.requests([ledger.get(job.id)])[0] is first  # an equal record read again
+        assert texts.encode([first]) == texts.encode([first]) == [job_wire(first)]
+        facts = StatusFacts(exists=True, runner_name="slurm", runner_id="71")
+        stamps.resolve(job.id, JobReply(job.ref, job.job_dir, "poll", status=facts, stamp="5:1:1"))
+        (read,) = made.requests([job])
+        assert read is not first and read.seen == "5:1:1" and read.runner_id == "71"
+        (moved,) = ledger.apply([JobUpdate(job.id, runner_id="72")]).jobs.values()
+        (again,) = made.requests([moved])
+        assert again is not read and again.runner_id == "71"  # the file's id is what is sent
+        assert texts.encode([again]) == [job_wire(again)] != [job_wire(first)]

@@ -20,7 +20,7 @@ from ..zipapps import build_agent
 from .agent_reply import AgentReply
 from .in_process import runner_options
 from .install import AGENT_DIR, Installer, runs_of
-from .quiet import ReplyLines
+from .quiet import ReplyLines, RequestTexts
 from .serving_agent import ServingAgent
 
 MISSING_AGENT_MARKERS = ("can't open file", "No such file or directory")
@@ -65,6 +65,7 @@ class AgentCaller:
         self._starting: dict[str, int] = {}  # host -> sessions being started
         self._answered: set[str] = set()  # hosts where a one-shot poll or kill was answered
         self.lines = ReplyLines()  # a line that came before is not decoded again
+        self.texts = RequestTexts()  # nor a job's request encoded again
 
     @property
     def agent_file(self) -> Path:
@@ -94,7 +95,7 @@ class AgentCaller:
             runner_options=runner_options(self.platform),
             runner_grant=grant,
         )
-        payload = request.to_json().encode()
+        payload = request.to_json(self.texts.encode(jobs)).encode()
         remote = not self.transport.local_files
         runs = runs_of([job.dir for job in jobs]) if verb == "submit" else []
         if remote and self.installer.needed(runs):
