@@ -17,12 +17,13 @@ from ..platforms.model import Platform
 from ..runners.registry import RunnerLoadError, runner_class
 from .agent_reply import AgentReply
 from .judge import Look, Rules, judge
-from .quiet import QuietJobs
 from .stamps import StatusStamps
 
 TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:
     from typing import Callable
+
+    from .quiet import QuietJobs  # the controller's: a one-shot `status` has none (typing)
 
 #: times a stale update is judged again (each retry follows another command's write)
 STALE_RETRIES = 5
