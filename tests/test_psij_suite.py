@@ -66,6 +66,10 @@ def _config(tmp: Path, infra: Infra) -> Path:
         "[platforms.slurm]\n"
         'hosts = ["localhost"]\ntransport = "local"\nrunner = "slurm"\n'
         f'install_target = "localhost"\nrun_root = "{tmp / "run-slurm"}"\n'
+        # the default budget (6 squeue a minute, for a shared production cluster) makes
+        # each job's news wait up to 10 s: one a second is still a budget, and the PSI/J
+        # tests are about the executor (tests/test_budget_slurm.py tests the budget)
+        'runner_queries = "1/s"\n'
     )
     return config
 
