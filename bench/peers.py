@@ -1,6 +1,6 @@
 """Issue 6: jobrelay against Cylc and troika, side by side in one run (``bench/compare``).
 
-    bench/compare [--quick] [--no-write] [--jobs N] [--poll-jobs N]
+    bench/compare [--quick] [--no-write] [--jobs N] [--poll-jobs N] [--scale-jobs N]
 
 On the project's SSH test host (host1 of $JOBRELAY_TEST_INFRA/env.json), each
 figure is measured for each system, the systems alternating run by run, and
@@ -10,7 +10,9 @@ the median is reported:
 - one poll of 1,000 jobs, half finished, half running (``sleep``), several
   ways for jobrelay (session, one-shot with and without multiplexing, with
   the ledger); and the poll of the finished half alone;
-- kill of N running jobs until all are verified gone (``pgrep`` on the host).
+- kill of N running jobs until all are verified gone (``pgrep`` on the host);
+- Issue 15: the warm poll of 10,000 running jobs (bench/scale.py), beside
+  Cylc's poll of as many (bench/scale_cylc.py).
 Peers live in their own virtualenvs under /opt/jobrelay-bench
 (bench/setup_peers.sh). The table goes to stdout and into
 docs/performance.md ("Issue 6: peers").
@@ -139,12 +141,39 @@ def kill_troika(host: Host, site: TroikaSite, n: int, tag: str) -> int:
     return len(left)
 
 
+def scale_stage(jobs: int, repeat: int) -> tuple[list[Row], list[str]]:
+    """Issue 15: the poll of ``jobs`` running jobs (bench/scale.py --cylc)."""
+    import asyncio
+    import statistics
+
+    from scale import measure
+    from scale_cylc import BATCHING
+
+    f = asyncio.run(measure(jobs, 2 * repeat + 1, False, repeat))
+    cycle = Row(
+        f"poll of {jobs:,} running jobs, warm ({len(f.cycles) - 1}; Cylc {repeat} runs)", "s"
+    )
+    cycle.jobrelay, cycle.cylc = f.cycle, statistics.median(f.cylc)
+    cycle.words["troika"] = "no batch poll"
+    notes = [
+        f"poll of {jobs:,}: jobrelay's `Controller.poll` over its five bench platforms "
+        f"(host1, host2, host2b, two local: bench/scale.py), controller CPU "
+        f"{statistics.median(f.cycles_cpu[1:]):.3f} s, resident memory {f.rss:.0f} MB; "
+        f"Cylc's `jobs-poll` of as many on host1 ({BATCHING}, bench/scale_cylc.py). Cylc has "
+        "no polling budget shared between processes, so the budget's rows have no Cylc column",
+    ]
+    return [cycle], notes
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one run of each figure")
     ap.add_argument("--jobs", type=int, default=200, help="makespan and kill size (200)")
     ap.add_argument("--poll-jobs", type=int, default=1000, help="poll size (1000)")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
+    ap.add_argument(
+        "--scale-jobs", type=int, default=10000, help="Issue 15's scale stage size (0: skip)"
+    )
     args = ap.parse_args(argv)
     runs = 1 if args.quick else 2
     poll_runs = 1 if args.quick else 5  # cheap for jobrelay and Cylc; troika's once
@@ -195,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.jobs} jobs still running on the host 2 s later"
             )
             log(t_start, "kill done")
+            if args.scale_jobs:
+                scale_rows, scale_notes = scale_stage(args.scale_jobs, 1 if args.quick else 3)
+                rows += scale_rows
+                notes += scale_notes
+                log(t_start, "scale done")
         finally:
             leftovers = [pid for pattern in SLEEP.values() for pid in host.pids(pattern)]
             host.kill_pids(leftovers)

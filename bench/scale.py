@@ -1,7 +1,7 @@
 """10,000 jobs on one controller over five hosts: the poll cycle, Controller.poll of
 1,000, resident memory.
 
-    PYTHONPATH=src python3 bench/scale.py [--jobs 10000] [--repeat 5] [--local-only]
+    PYTHONPATH=src python3 bench/scale.py [--jobs 10000] [--repeat 5] [--local-only] [--cylc]
 
 Needs the test infrastructure (tests/infra/up.sh) for the three ssh hosts
 (host1, host2, host2b: sshd on loopback); two more "hosts" are local
@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobrelay.ledger.records import JobRecord, JobSpec
@@ -125,16 +126,37 @@ def memory() -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
-async def run(args: argparse.Namespace) -> None:
+@dataclass
+class Figures:
+    """What one run measured (seconds, MB); Cylc's poll only with ``--cylc``."""
+
+    jobs: int
+    platforms: list[str]
+    cold: float
+    cycles: list[float]  # the first: sessions start (not counted)
+    cycles_cpu: list[float]
+    polls: list[float]  # Controller.poll of 1,000 jobs of one host
+    polls_cpu: list[float]
+    rss: float
+    peak: float
+    cylc: list[float] = field(default_factory=list)
+
+    @property
+    def cycle(self) -> float:
+        return statistics.median(self.cycles[1:])
+
+
+async def measure(jobs_n: int, repeat: int, local_only: bool, cylc_repeat: int) -> Figures:
+    """The 10,000-job figures (and Cylc's poll of as many jobs, if ``cylc_repeat``)."""
     tmp = Path(tempfile.mkdtemp(prefix="jr-scale-"))
-    found, roots = platforms(tmp, uuid.uuid4().hex[:8], args.local_only)
+    found, roots = platforms(tmp, uuid.uuid4().hex[:8], local_only)
     sleeper = subprocess.Popen(["sleep", "3600"])
     stat = read_proc_stat(sleeper.pid)
     assert stat is not None
     live = f"{sleeper.pid}:{stat.starttime}"
     try:
         with Ledger.open(tmp / "ledger.sqlite") as ledger:
-            jobs = make_jobs(ledger, found, roots, args.jobs, live)
+            jobs = make_jobs(ledger, found, roots, jobs_n, live)
             ctl = Controller(tmp, found, ledger)
             t0 = time.perf_counter()
             polled = await ctl.poll(jobs)
@@ -142,7 +164,7 @@ async def run(args: argparse.Namespace) -> None:
             states = {j.state for j in polled}
             assert states == {JobState.RUNNING}, states
             cycles, cpu = [], []
-            for _ in range(args.repeat + 1):  # the first: sessions start
+            for _ in range(repeat + 1):  # the first: sessions start
                 jobs = ledger.find(run="scale")
                 t0, c0 = time.perf_counter(), time.process_time()
                 polled = await ctl.poll(jobs)
@@ -152,27 +174,17 @@ async def run(args: argparse.Namespace) -> None:
             one_host = [j for j in ledger.find(run="scale") if j.platform == sorted(found)[0]]
             thousand = one_host[:1000]
             polls, polls_cpu = [], []
-            for _ in range(args.repeat):
+            for _ in range(repeat):
                 t0, c0 = time.perf_counter(), time.process_time()
                 await ctl.poll(thousand)
                 polls.append(time.perf_counter() - t0)
                 polls_cpu.append(time.process_time() - c0)
             rss, peak = memory()
             await ctl.close()
-        print(f"jobs: {args.jobs} over {len(found)} platforms ({', '.join(sorted(found))})")
-        print(f"first poll (cold: agent installs, one-shot calls): {cold:.2f} s")
-        print(
-            f"full poll cycle, warm: median {statistics.median(cycles[1:]):.3f} s "
-            f"(all: {', '.join(f'{c:.3f}' for c in cycles)}); the controller's CPU in it: "
-            f"median {statistics.median(cpu[1:]):.3f} s"
-        )
-        print(
-            f"Controller.poll of {len(thousand)} jobs (one host, ledger included): median "
-            f"{1000 * statistics.median(polls):.0f} ms "
-            f"(all: {', '.join(f'{1000 * p:.0f}' for p in polls)}); the controller's CPU in it: "
-            f"median {1000 * statistics.median(polls_cpu):.0f} ms"
-        )
-        print(f"resident memory after the cycles: {rss:.0f} MB (peak {peak:.0f} MB)")
+        figures = Figures(jobs_n, sorted(found), cold, cycles, cpu, polls, polls_cpu, rss, peak)
+        if cylc_repeat:
+            figures.cylc = cylc_poll(jobs_n, sleeper.pid, cylc_repeat)
+        return figures
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -181,12 +193,60 @@ async def run(args: argparse.Namespace) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def cylc_poll(jobs: int, pid: int, repeat: int) -> list[float]:
+    """Cylc's poll of as many running jobs, on host1, in this run (bench/scale_cylc.py)."""
+    from peers_common import Host, load_infra
+    from scale_cylc import cylc_jobs, cylc_poll_seconds, remove
+
+    host = Host(load_infra(), "host1")
+    tag = uuid.uuid4().hex[:8]
+    try:
+        wf = cylc_jobs(host.ssh, host.name, Path(host.home), tag, jobs, pid)
+        return cylc_poll_seconds(wf, repeat)
+    finally:
+        remove(Path(host.home), tag)
+
+
+def show(f: Figures) -> None:
+    def ms(values: list[float]) -> str:
+        return ", ".join(f"{1000 * v:.0f}" for v in values)
+
+    print(f"jobs: {f.jobs} over {len(f.platforms)} platforms ({', '.join(f.platforms)})")
+    print(f"first poll (cold: agent installs, one-shot calls): {f.cold:.2f} s")
+    print(
+        f"full poll cycle, warm: median {f.cycle:.3f} s "
+        f"(all: {', '.join(f'{c:.3f}' for c in f.cycles)}); the controller's CPU in it: "
+        f"median {statistics.median(f.cycles_cpu[1:]):.3f} s"
+    )
+    print(
+        f"Controller.poll of 1000 jobs (one host, ledger included): median "
+        f"{1000 * statistics.median(f.polls):.0f} ms (all: {ms(f.polls)}); the controller's "
+        f"CPU in it: median {1000 * statistics.median(f.polls_cpu):.0f} ms"
+    )
+    print(f"resident memory after the cycles: {f.rss:.0f} MB (peak {f.peak:.0f} MB)")
+    if f.cylc:
+        from scale_cylc import BATCHING
+
+        cylc = statistics.median(f.cylc)
+        print(
+            f"Cylc 8.5.4 `cylc jobs-poll` of {f.jobs} running jobs on host1 ({BATCHING}): "
+            f"median {cylc:.2f} s (all: {', '.join(f'{t:.2f}' for t in f.cylc)}): "
+            f"{cylc / f.cycle:.0f} times jobrelay's warm cycle"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--local-only", action="store_true", help="five local platforms")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument(
+        "--cylc", action="store_true", help="also Cylc's poll of as many jobs (bench/scale_cylc.py)"
+    )
+    parser.add_argument("--cylc-repeat", type=int, default=3)
+    args = parser.parse_args()
+    cylc_repeat = args.cylc_repeat if args.cylc else 0
+    show(asyncio.run(measure(args.jobs, args.repeat, args.local_only, cylc_repeat)))
     return 0
 
 

@@ -220,3 +220,42 @@ def test_many_submits_in_one_call(tmp_path: Path) -> None:
     )
     for d in dirs:
         assert read_status_file(str(d / "job.status")).exit == "succeeded"
+
+
+def test_a_launched_job_is_never_in_the_callers_process_tree(tmp_path: Path) -> None:
+    """The launcher is forked twice: it and the jobs it starts belong to init (or
+    a subreaper) from the start, so a kill of the caller's tree (an ssh
+    session's processes, killed when the session dies) never takes them. Each
+    job writes its launcher's parent as it starts, while the launcher is still
+    starting the others."""
+    from fault_sshd import children
+
+    from jobrelay.runners.detach import Launch, launch_detached
+
+    out = str(tmp_path / "out")
+    jobs = 50  # the first ones start while the launcher still starts the rest
+    # the launcher's stat line, or "gone" once it has exited (then nothing is seen)
+    seen = (
+        'line=gone; read -r line < /proc/$PPID/stat 2>/dev/null; echo "$line" > "$1"; exec sleep 30'
+    )
+    launches = [
+        Launch(["sh", "-c", seen, "sh", str(tmp_path / f"parent{i}")], str(tmp_path), out, out)
+        for i in range(jobs)
+    ]
+    started = launch_detached(launches)
+    pids = [int(s.runner_id.split(":")[0]) for s in started if s.runner_id]
+    files = [tmp_path / f"parent{i}" for i in range(jobs)]
+    try:
+        assert len(pids) == jobs, [s.error for s in started]
+        assert not set(pids) & set(children(os.getpid()))
+        for path in files:
+            wait_for(lambda p=path: p.exists() and p.read_text().strip(), f"{path.name} written")
+        lines = [p.read_text().strip() for p in files]
+        seen_alive = [line for line in lines if line != "gone"]
+        assert seen_alive, "no job started while its launcher ran (cannot tell)"
+        for line in seen_alive:
+            launchers_parent = int(line[line.rfind(")") + 2 :].split()[1])
+            assert launchers_parent != os.getpid(), "a launcher was the caller's child"
+    finally:
+        for pid in pids:
+            os.kill(pid, 9)

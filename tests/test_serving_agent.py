@@ -23,8 +23,9 @@ from ssh_harness import unique_root
 
 from jobrelay.ledger.records import JobRecord
 from jobrelay.ledger.store import Ledger
-from jobrelay.manager.agentcall import AgentCaller
+from jobrelay.manager.agentcall import SESSIONS_PER_HOST, AgentCaller
 from jobrelay.manager.controller import Controller, SubmitItem
+from jobrelay.manager.serving_agent import ServingAgent
 from jobrelay.platforms.config import parse_platform
 from jobrelay.states import JobState
 from jobrelay.zipapps import build_agent
@@ -57,12 +58,22 @@ def poll(ctl: Controller, jobs: list[JobRecord]) -> list[JobRecord]:
     return asyncio.run(ctl.poll(jobs))
 
 
+def first_session(caller: AgentCaller) -> ServingAgent | None:
+    pool = caller.sessions.get("localhost") or []
+    return pool[0] if pool else None
+
+
+def must(session: ServingAgent | None) -> ServingAgent:
+    assert session is not None, "no session serves localhost"
+    return session
+
+
 async def poll_until_served(ctl: Controller, jobs: list[JobRecord]) -> list[JobRecord]:
     """Poll until the jobs run and a session serves the host (bounded: never hangs)."""
     caller = caller_of(ctl, "loc")
     for _ in range(600):
         jobs = await ctl.poll(jobs)
-        if caller.sessions.get("localhost") and all(j.state is JobState.RUNNING for j in jobs):
+        if first_session(caller) and all(j.state is JobState.RUNNING for j in jobs):
             return jobs
         await asyncio.sleep(0.05)
     raise AssertionError(f"no session after 600 polls: {[j.state for j in jobs]}")
@@ -92,11 +103,11 @@ def test_polls_after_the_first_go_to_one_session_that_close_ends(
             pids: list[int | None] = []
             for _ in range(5):
                 jobs = await ctl.poll(jobs)
-                session = caller.sessions.get("localhost")
+                session = first_session(caller)
                 pids.append(session.proc.pid if session else None)
             flag.touch()
             jobs = await poll_until_final(ctl, jobs)
-            served = caller.sessions["localhost"].proc.pid
+            served = must(first_session(caller)).proc.pid
             await ctl.close()
             return jobs, pids, served
 
@@ -106,6 +117,39 @@ def test_polls_after_the_first_go_to_one_session_that_close_ends(
         assert len(set(pids[1:])) == 1 and served == pids[1]
         assert [j.state for j in jobs] == [JobState.SUCCEEDED] * 5
         wait_for(lambda: not process_alive(served), f"the session (pid {served}) to end on close")
+
+
+def test_batches_of_one_host_asked_at_once_each_get_a_session_of_a_bounded_pool(
+    tmp_path: Path, waiting: tuple[Path, Path]
+) -> None:
+    """A host's jobs in several batches (max_poll_batch) are asked at once: each
+    batch gets its own session (none goes one-shot), the same ones poll after
+    poll, never more than SESSIONS_PER_HOST, and close ends them all."""
+    script, flag = waiting
+    batches = SESSIONS_PER_HOST + 1  # one more than the pool: that one goes one-shot
+    with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
+        ctl = local_controller(tmp_path, ledger, max_poll_batch=2)
+
+        async def scenario() -> tuple[list[JobRecord], list[set[int]]]:
+            items = [SubmitItem(script, f"w{i}") for i in range(2 * batches)]
+            jobs = await ctl.submit(items, "loc", "r")
+            caller = caller_of(ctl, "loc")
+            pools: list[set[int]] = []
+            for _ in range(4):
+                jobs = await ctl.poll(jobs)
+                pools.append({s.proc.pid for s in caller.sessions.get("localhost", [])})
+            flag.touch()
+            jobs = await poll_until_final(ctl, jobs)
+            await ctl.close()
+            return jobs, pools
+
+        jobs, pools = asyncio.run(scenario())
+        # the first call to the host is one-shot; the batches after it may take sessions
+        assert pools[0] <= pools[1] and len(pools[1]) == SESSIONS_PER_HOST, pools
+        assert pools[1] == pools[2] == pools[3], pools  # reused, not replaced or leaked
+        assert all(j.state is JobState.SUCCEEDED for j in jobs), [j.state for j in jobs]
+        for pid in pools[1]:
+            wait_for(lambda pid=pid: not process_alive(pid), f"session {pid} to end on close")
 
 
 def test_a_session_that_dies_is_replaced_and_the_poll_still_answers(
@@ -119,14 +163,14 @@ def test_a_session_that_dies_is_replaced_and_the_poll_still_answers(
             jobs = await ctl.submit([SubmitItem(script, "w")], "loc", "r")
             caller = caller_of(ctl, "loc")
             jobs = await poll_until_served(ctl, jobs)
-            first = caller.sessions["localhost"].proc.pid
+            first = must(first_session(caller)).proc.pid
             os.killpg(first, signal.SIGKILL)  # behind its back, between two polls
             await asyncio.sleep(0.2)
             jobs = await ctl.poll(jobs)  # answered one-shot
             assert jobs[0].state is JobState.RUNNING and not jobs[0].error, jobs[0]
             flag.touch()
             jobs = await poll_until_final(ctl, jobs)
-            second = caller.sessions["localhost"].proc.pid
+            second = must(first_session(caller)).proc.pid
             await ctl.close()
             return jobs, first, second
 
@@ -146,7 +190,7 @@ def test_a_hung_session_times_out_says_so_and_the_next_poll_works(
             jobs = await ctl.submit([SubmitItem(script, "w")], "loc", "r")
             caller = caller_of(ctl, "loc")
             jobs = await poll_until_served(ctl, jobs)
-            hung = caller.sessions["localhost"].proc.pid
+            hung = must(first_session(caller)).proc.pid
             os.kill(hung, signal.SIGSTOP)
             during = (await ctl.poll(jobs))[0]
             after = (await ctl.poll([during]))[0]

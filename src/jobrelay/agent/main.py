@@ -20,7 +20,9 @@ from ..engine.protocol import EndLine, JobReply, ProtocolError, parse_request
 
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
-    from typing import List, Optional
+    from typing import Dict, List, Optional, Tuple
+
+    from ..engine.protocol import Request
 
 USAGE = "usage: agent [--confine RUN_ROOT] [--serve] < request.json"
 #: a serving agent with no request for this long exits (its controller is gone or idle)
@@ -84,20 +86,58 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Serving: one request per line, each answered up to its closing line,
     # until stdin ends, the reader goes away, or nothing comes for a while.
     lines = _RequestLines(0)
+    last = Repeats()
     while not out.broken:
         text = lines.next(SERVE_IDLE_SECONDS)
         if text is None:
             return 0
-        code = answer(text, confine, out)
+        code = answer(text, confine, out, last)
         if code:
             return code  # a bad request: the controller sees the session end
     return 0
 
 
-def answer(text: str, confine: Optional[str], out: Output) -> int:
+class Repeats:
+    """Serving: the last requests and replies, so that a repeat costs no parse
+    and no encoding.
+
+    A scheduler's warm polls send the same requests, byte for byte, and most
+    jobs get the same reply as last time: a request's text seen lately is not
+    parsed again, and a reply equal to the job's last one reuses its line.
+    """
+
+    TEXTS = 4  # requests kept parsed (a host's jobs come in batches of max_poll_batch)
+    SWEEP = 64  # replies not repeated within this many requests are dropped
+
+    def __init__(self) -> None:
+        self.parsed: Dict[str, Request] = {}
+        self.lines: Dict[str, Tuple[int, JobReply, str]] = {}  # ref -> request no., reply, line
+        self.count = 0
+
+    def parse(self, text: str) -> Request:
+        self.count += 1
+        if self.count % self.SWEEP == 0:
+            oldest = self.count - self.SWEEP
+            self.lines = {k: v for k, v in self.lines.items() if v[0] > oldest}
+        request = self.parsed.get(text)
+        if request is None:
+            request = parse_request(text)
+            if len(self.parsed) >= self.TEXTS:
+                del self.parsed[next(iter(self.parsed))]
+            self.parsed[text] = request
+        return request
+
+    def encode(self, reply: JobReply) -> str:
+        last = self.lines.get(reply.job)
+        line = last[2] if last is not None and last[1] == reply else reply.to_json()
+        self.lines[reply.job] = (self.count, reply, line)
+        return line
+
+
+def answer(text: str, confine: Optional[str], out: Output, last: Optional[Repeats] = None) -> int:
     """Answer one request: a line per job, then the closing line."""
     try:
-        request = parse_request(text)
+        request = parse_request(text) if last is None else last.parse(text)
     except ProtocolError as exc:
         print(f"jobrelay agent: bad request: {exc}", file=sys.stderr)
         return 2
@@ -125,7 +165,7 @@ def answer(text: str, confine: Optional[str], out: Output) -> int:
             request.runner_grant,
         )
         for reply in engine.run(request.jobs):
-            out.line(reply.to_json())
+            out.line(reply.to_json() if last is None else last.encode(reply))
         query = engine.query
     end = EndLine(__version__, len(request.jobs), os.uname().nodename, runner_query=query)
     out.line(end.to_json())

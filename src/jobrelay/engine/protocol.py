@@ -121,28 +121,39 @@ class Request:
     v: int = PROTOCOL_VERSION
     runner_grant: Optional[RunnerGrant] = None  # poll: the polling budget's word
 
-    def to_json(self) -> str:
-        jobs = []
-        for job in self.jobs:  # by hand: asdict() copies every script recursively
-            item: Dict[str, Any] = {"job": job.job, "dir": job.dir}
-            for name in ("runner", "name", "script", "runner_id", "seen", "identity"):
-                if getattr(job, name):
-                    item[name] = getattr(job, name)
-            if job.directives:
-                item["directives"] = dict(job.directives)
-            if job.env:
-                item["env"] = dict(job.env)
-            jobs.append(item)
-        data = {
-            "v": self.v,
-            "verb": self.verb,
-            "run_root": self.run_root,
-            "runner_options": dict(self.runner_options),
-            "jobs": jobs,
-        }
+    def to_json(self, job_texts: Optional[List[str]] = None) -> str:
+        """The request as one line; ``job_texts``: the jobs already encoded
+        (``job_wire``), as a controller that keeps them between polls has them."""
+        texts = [job_wire(job) for job in self.jobs] if job_texts is None else job_texts
+        head = json.dumps(
+            {
+                "v": self.v,
+                "verb": self.verb,
+                "run_root": self.run_root,
+                "runner_options": dict(self.runner_options),
+            },
+            separators=(",", ":"),
+        )
+        grant = ""
         if self.runner_grant is not None:
-            data["runner_grant"] = self.runner_grant.to_wire()
-        return json.dumps(data, separators=(",", ":"))
+            grant = ',"runner_grant":' + json.dumps(
+                self.runner_grant.to_wire(), separators=(",", ":")
+            )
+        return f'{head[:-1]},"jobs":[{",".join(texts)}]{grant}}}'
+
+
+def job_wire(job: JobRequest) -> str:
+    """One job of a request as JSON: empty fields left out. By hand, not
+    asdict(), which copies every script recursively."""
+    item: Dict[str, Any] = {"job": job.job, "dir": job.dir}
+    for name in ("runner", "name", "script", "runner_id", "seen", "identity"):
+        if getattr(job, name):
+            item[name] = getattr(job, name)
+    if job.directives:
+        item["directives"] = dict(job.directives)
+    if job.env:
+        item["env"] = dict(job.env)
+    return json.dumps(item, separators=(",", ":"))
 
 
 def parse_request(text: str) -> Request:

@@ -32,6 +32,7 @@ from .resolve import resolve_job
 from .rows import (
     EVENT_COLUMNS,
     JOB_COLUMNS,
+    RecordCache,
     check_run,
     check_text,
     event_from_row,
@@ -50,6 +51,7 @@ class Ledger:
         self.path = path
         #: this ledger's own id, unique across ledgers and machines (made once)
         self.ledger_id = schema.ledger_id(conn)
+        self._records = RecordCache()  # rows read before: their records again
 
     # -- opening -------------------------------------------------------
     @classmethod
@@ -266,7 +268,8 @@ class Ledger:
         sql = f"SELECT {JOB_COLUMNS} FROM jobs"  # noqa: S608 (fixed column names; values bound)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [job_from_row(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
+        record = self._records.record
+        return [record(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
 
     def events(self, job_id: int, kinds: Optional[Iterable[EventKind]] = None) -> List[Event]:
         """A job's history, oldest first."""

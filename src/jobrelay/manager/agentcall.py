@@ -13,25 +13,21 @@ from pathlib import Path
 from typing import Protocol
 
 from .. import __version__
-from ..engine.protocol import (
-    EndLine,
-    JobReply,
-    JobRequest,
-    ProtocolError,
-    Request,
-    RunnerGrant,
-    decode_reply_line,
-)
+from ..engine.protocol import JobRequest, Request, RunnerGrant
 from ..platforms.model import Platform
 from ..transport.base import Transport
 from ..zipapps import build_agent
 from .agent_reply import AgentReply
 from .in_process import runner_options
 from .install import AGENT_DIR, Installer, runs_of
+from .quiet import ReplyLines, RequestTexts
 from .serving_agent import ServingAgent
 
 MISSING_AGENT_MARKERS = ("can't open file", "No such file or directory")
 SESSION_VERBS = ("poll", "kill")  # safe to repeat one-shot if a session dies mid-answer
+#: sessions kept per host: a host's jobs go in batches of ``max_poll_batch``,
+#: asked at once (the controller's CONCURRENT_CALLS bounds them too)
+SESSIONS_PER_HOST = 4
 
 
 class HostCaller(Protocol):
@@ -65,8 +61,11 @@ class AgentCaller:
         self._agent: Path | None = None
         self.installs = 0  # how many times this caller installed the agent (tests, logs)
         self.installer = Installer(platform, transport, home, lambda: self.agent_file)
-        self.sessions: dict[str, ServingAgent] = {}  # host -> its serving agent
+        self.sessions: dict[str, list[ServingAgent]] = {}  # host -> its serving agents
+        self._starting: dict[str, int] = {}  # host -> sessions being started
         self._answered: set[str] = set()  # hosts where a one-shot poll or kill was answered
+        self.lines = ReplyLines()  # a line that came before is not decoded again
+        self.texts = RequestTexts()  # nor a job's request encoded again
 
     @property
     def agent_file(self) -> Path:
@@ -96,7 +95,7 @@ class AgentCaller:
             runner_options=runner_options(self.platform),
             runner_grant=grant,
         )
-        payload = request.to_json().encode()
+        payload = request.to_json(self.texts.encode(jobs)).encode()
         remote = not self.transport.local_files
         runs = runs_of([job.dir for job in jobs]) if verb == "submit" else []
         if remote and self.installer.needed(runs):
@@ -124,7 +123,7 @@ class AgentCaller:
             outcome = await self.transport.run(
                 host, self.agent_argv(), stdin=payload, timeout=timeout
             )
-        reply = parse_lines(host, outcome.stdout)
+        reply = self.lines.parse(host, outcome.stdout)
         if remote and reply.complete and reply.agent_version != __version__:
             # the file under our build's name holds another agent: install again next call
             self.installer.record.forget(self.installer.key)
@@ -150,53 +149,69 @@ class AgentCaller:
         return reply
 
     async def _by_session(self, host: str, payload: bytes, timeout: float) -> AgentReply | None:
-        """The reply through ``host``'s session; None: make a one-shot call instead."""
+        """The reply through one of ``host``'s sessions; None: make a one-shot call instead."""
         if host not in self._answered:
             return None  # a first call is one-shot: it proves the install and the master
-        session = self.sessions.get(host)
-        if session is not None and not session.usable:
-            await self._end_session(host)
-            session = None
+        session = await self._free_session(host)
         if session is None:
-            proc = await self.transport.spawn(host, [*self.agent_argv(), "--serve"])
-            if proc is None:
-                return None
-            session = self.sessions[host] = ServingAgent(proc)
-        if session.busy:
-            return None  # another batch to this host is in it: this one goes one-shot
+            return None
         session.busy = True
         try:
             answer = await session.ask(payload, timeout)
         finally:
             session.busy = False
         if answer.timed_out:
-            await self._end_session(host)
+            await self._end_session(host, session)
             return AgentReply(
                 host,
-                parse_lines(host, answer.stdout).replies,
+                self.lines.parse(host, answer.stdout).replies,
                 unreachable=not answer.stdout,  # as a one-shot call timing out in silence
                 error=f"agent session on {host} timed out after {timeout:g} s: {answer.stderr}",
             )
         if not answer.complete:
             # It died (ssh dropped, agent replaced, host rebooted): poll and kill
             # are safe to repeat, and the one-shot path knows how to recover.
-            await self._end_session(host)
+            await self._end_session(host, session)
             return None
-        reply = parse_lines(host, answer.stdout)
+        reply = self.lines.parse(host, answer.stdout)
         if reply.agent_version != __version__:
-            await self._end_session(host)
+            await self._end_session(host, session)
             self.installer.record.forget(self.installer.key)
         return reply
 
-    async def _end_session(self, host: str) -> None:
-        session = self.sessions.pop(host, None)
-        if session is not None:
-            await session.close()
+    async def _free_session(self, host: str) -> ServingAgent | None:
+        """An idle session to ``host``, started if there are fewer than
+        ``SESSIONS_PER_HOST``; None when all are busy (or none can start)."""
+        pool = self.sessions.setdefault(host, [])
+        for dead in [s for s in pool if not s.usable]:
+            await self._end_session(host, dead)
+        idle = next((s for s in pool if not s.busy), None)
+        if idle is not None:
+            return idle
+        if len(pool) + self._starting.get(host, 0) >= SESSIONS_PER_HOST:
+            return None  # as many batches to this host in flight: this one goes one-shot
+        self._starting[host] = self._starting.get(host, 0) + 1
+        try:
+            proc = await self.transport.spawn(host, [*self.agent_argv(), "--serve"])
+        finally:
+            self._starting[host] -= 1
+        if proc is None:
+            return None
+        session = ServingAgent(proc)
+        pool.append(session)
+        return session
+
+    async def _end_session(self, host: str, session: ServingAgent) -> None:
+        pool = self.sessions.get(host, [])
+        if session in pool:
+            pool.remove(session)
+        await session.close()
 
     async def close(self) -> None:
         """End every session (before the transport closes its connections)."""
-        for host in list(self.sessions):
-            await self._end_session(host)
+        for host, pool in list(self.sessions.items()):
+            for session in list(pool):
+                await self._end_session(host, session)
 
     async def install(
         self, host: str, timeout: float, runs: list[str] | None = None
@@ -209,30 +224,3 @@ class AgentCaller:
             )
         self.installs += 1
         return None
-
-
-def parse_lines(host: str, stdout: str) -> AgentReply:
-    """The agent's output, each line decoded once into its type."""
-    replies: dict[str, JobReply] = {}
-    end: EndLine | None = None
-    errors: list[str] = []
-    for raw in stdout.splitlines():
-        if not raw.strip():
-            continue
-        try:
-            line = decode_reply_line(raw)
-        except ProtocolError as exc:
-            errors.append(str(exc))
-            continue
-        if isinstance(line, EndLine):
-            end = line
-        else:
-            replies[line.job] = line
-    return AgentReply(
-        host,
-        replies,
-        complete=end is not None,
-        agent_version=end.agent_version if end is not None else None,
-        error="; ".join(errors[:3]) or None,
-        runner_query=end.runner_query if end is not None else None,
-    )

@@ -36,6 +36,7 @@ from .budget import (
 )
 from .job_directives import refusal_text, settle
 from .judge import Look, Rules, judge
+from .quiet import PollRequests, QuietJobs
 from .recording import job_request, record_reply
 from .sshfree import SshFreeCaller, SshFreeError
 from .stamps import StatusStamps
@@ -81,6 +82,8 @@ class Controller:
         self._callers: dict[str, HostCaller] = {}
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
         self.stamps = StatusStamps()
+        self.quiet = QuietJobs()  # polls that brought back what the last one did
+        self.poll_requests = PollRequests(self._request, self.stamps)
         self.budgets: dict[str, RunnerBudget] = {}  # endpoint -> its runner query budget
         #: job id -> what its last kill found (the engine's word: how it was verified)
         self.kill_details: dict[int, str] = {}
@@ -329,11 +332,13 @@ class Controller:
         """One agent call for ``batch``; the batch's jobs as the ledger now holds them."""
         bound = where.startswith("host:")
         hosts = [where[5:]] if bound else self.picker(platform).candidates()
-        requests = [self._request(job) for job in batch]
+        if verb == "poll":
+            requests = self.poll_requests.requests(batch)
+        else:
+            requests = [self._request(job) for job in batch]
         budget = self.budget(platform, where)
         grant, ticket = None, None
         if verb == "poll":
-            requests = [self.stamps.request(j.id, r) for j, r in zip(batch, requests, strict=True)]
             grant, ticket = await budget.grant(job.runner_id for job in batch if job.runner_id)
         reply = AgentReply("?")
         try:
@@ -347,7 +352,15 @@ class Controller:
                 if line is not None and line.kill_detail:
                     self.kill_details[job.id] = line.kill_detail
         return record_reply(
-            self.ledger, platform, verb, batch, reply, self.stamps, progress, self.observe
+            self.ledger,
+            platform,
+            verb,
+            batch,
+            reply,
+            self.stamps,
+            progress,
+            self.observe,
+            self.quiet,
         )
 
 

@@ -37,6 +37,10 @@ class StatusStamps:
     def __len__(self) -> int:
         return len(self._by_job)
 
+    def seen(self, job_id: int) -> Seen | None:
+        """The last read of the job's file (a new object after each read)."""
+        return self._by_job.get(job_id)
+
     def request(self, job_id: int, plain: JobRequest) -> JobRequest:
         """``plain`` with the stamp of the last read, when a skip is safe."""
         seen = self._by_job.get(job_id)

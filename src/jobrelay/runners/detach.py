@@ -1,11 +1,13 @@
 """Start many processes detached: each in its own session, none our child.
 
-One forked launcher process starts every job of a batch with
-``posix_spawn`` (vfork-fast, no Python in the job), reads each job's start
-time while the job is still its child (so it cannot have been reaped), and
-reports ``pid:starttime`` per job on a pipe. Then the launcher exits and the
-jobs pass to init (or a subreaper): a long-lived caller never collects
-zombies, and the caller pays for one fork per batch, not per job.
+One launcher process, forked twice so that it belongs to init (or a
+subreaper) and not to the caller's process tree, starts every job of a
+batch with ``posix_spawn`` (vfork-fast, no Python in the job), reads each
+job's start time while the job is still its child (so it cannot have been
+reaped), and reports ``pid:starttime`` per job on a pipe. Then the launcher
+exits and the jobs pass to init (or the subreaper): a long-lived caller
+never collects zombies, and the caller pays for two forks per batch, not
+one per job.
 
 Linux only (/proc). Host-side: standard library only, Python 3.8+.
 """
@@ -50,9 +52,17 @@ def launch_detached(launches: Sequence[Launch]) -> List[Launched]:
         os.close(read_end)
         os.close(write_end)
         return [Launched(None, f"cannot fork: {exc.strerror}") for _ in launches]
-    if launcher == 0:  # pragma: no cover - the forked launcher; never returns
+    if launcher == 0:  # pragma: no cover - forked; never returns
         os.close(read_end)
-        _launcher(launches, write_end)
+        # Fork again and let the middle process exit at once: the launcher, and
+        # so every job it starts, is then init's (or a subreaper's) from the
+        # start, never in the agent's process tree, which dies with the ssh
+        # session (a tree kill of the session must not take the jobs).
+        try:
+            if os.fork() == 0:
+                _launcher(launches, write_end)
+        finally:
+            os._exit(0)
     os.close(write_end)
     try:
         report = _read_all(read_end).decode("utf-8", errors="replace")
