@@ -47,8 +47,16 @@ class Faults:
 
 
 class Soak:
-    def __init__(self, work: Path, infra: Dict[str, Any], rng: random.Random, faults: Faults):
+    def __init__(
+        self,
+        work: Path,
+        infra: Dict[str, Any],
+        rng: random.Random,
+        faults: Faults,
+        runner_queries: Optional[str] = None,
+    ):
         self.work = work
+        self.runner_queries = runner_queries  # the Slurm platform's budget; None: the default
         self.rng = rng
         self.faults = faults
         self.tag = work.name
@@ -82,6 +90,11 @@ class Soak:
             f'[platforms.slurm]\nhosts = ["host1"]\ntransport = "ssh"\nrunner = "slurm"\n'
             f'install_target = "{self.tag}-slurm"\nssh_command = {ssh}\n'
             f'run_root = "~/{self.tag}-slurm"\n{common}'
+            + (
+                f"runner_queries = {json.dumps(self.runner_queries)}\n"
+                if self.runner_queries
+                else ""
+            )
         )
         return "\n".join(out)
 

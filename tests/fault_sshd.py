@@ -187,5 +187,8 @@ def slurm_over_ssh(tmp: Path, infra: Infra, **keys: object) -> SshCli:
     require(infra, "ssh")
     require(infra, "slurm")
     root = unique_root()
+    # the default budget (6 squeue a minute) would make each settling wait up to 10 s
+    # for the runner's word; one a second is still a budget (tests/test_budget_slurm.py)
+    keys.setdefault("runner_queries", "1/s")
     toml = ssh_platform("hpc", ["host1"], "t1", infra, f"~/{root}", runner="slurm", **keys)
     return SlurmSshCli(tmp, infra, toml, root)

@@ -30,8 +30,9 @@ JOBS = 500
 
 @pytest.fixture
 def cli(tmp_path: Path, infra: Infra) -> Iterator[SshCli]:
-    # batches of 50; a cut submission is judged after 2 x command_timeout
-    c = slurm_over_ssh(tmp_path, infra, max_batch=50, command_timeout=15)
+    # batches of 50; a cut submission is judged after 2 x command_timeout, which the
+    # settling waits out: 10 s is still several times what a batch of 50 sbatch takes
+    c = slurm_over_ssh(tmp_path, infra, max_batch=50, command_timeout=10)
     yield c
     c.cleanup()  # the jobs are trivial: settled or gone by now
 

@@ -134,6 +134,22 @@ def test_slurm_one_squeue_for_all_ids_and_state_map() -> None:
     assert (jobs["8"].state, jobs["8"].exit_code, jobs["8"].reason) == (D, 0, "COMPLETED")
 
 
+def test_slurm_completing_with_a_reason_is_done_as_the_state_the_reason_names() -> None:
+    # A job at its time limit passes through COMPLETING with reason TimeLimit
+    # (seen on the test cluster: a poll then read reason "COMPLETING" and the
+    # ledger kept it, though the job timed out); a node lost mid-cleanup
+    # leaves COMPLETING with JobLaunchFailure for as long as the node is away.
+    out = "5|COMPLETING|TimeLimit|36608\n6|COMPLETING|JobLaunchFailure|0\n7|COMPLETING|None|0\n"
+    jobs = (
+        SlurmRunner(RunnerOptions(use_sacct=False))
+        .poll(["5", "6", "7"], Scripted(result(out)))
+        .jobs
+    )
+    assert (jobs["5"].state, jobs["5"].reason, jobs["5"].exit_code) == (D, "TIMEOUT", 143)
+    assert (jobs["6"].state, jobs["6"].reason) == (D, "COMPLETING")
+    assert (jobs["7"].state, jobs["7"].reason) == (R, "COMPLETING")
+
+
 def test_slurm_cluster_headers_keep_overlapping_ids_apart() -> None:
     run = Scripted(result(SQUEUE_CLUSTERS))
     answer = SlurmRunner(RunnerOptions(use_sacct=False)).poll(["2;rjtest2", "5;rjtest2"], run)

@@ -12,10 +12,13 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from cli_harness import Cli
 from conftest import ROOT, Infra, require, require_that
 from slurm_harness import (
     cleanup,
@@ -39,6 +42,9 @@ REQUEUE = (
     "sleep 600\n"
 )
 LATER = {"raw": ["#SBATCH --begin=now+1hour"]}
+RUNS = [f"run{n}" for n in range(6)]
+RQS = [f"rq{n}" for n in range(6)]
+PENDS = [f"pend{n}" for n in range(15)]
 
 
 @pytest.fixture()
@@ -56,11 +62,29 @@ def all_in(names: List[str], state: str) -> Any:
     return lambda jobs: all(jobs[n]["state"] == state for n in names)
 
 
-def test_hundred_mixed_jobs_in_one_call_end_in_the_right_state(
-    slurm_up: Infra, tmp_path: Path
-) -> None:
-    infra = slurm_up
-    cli = slurm_cli(tmp_path, infra)
+@dataclass
+class Mixed:
+    """The hundred mixed jobs of one `jobrelay submit`, as their first half left them."""
+
+    cli: Cli
+    spec: List[Dict[str, Any]]
+    submitted: List[Dict[str, Any]]
+    ids: Dict[str, Any]
+    running: Dict[str, Dict[str, Any]]  # the poll that saw the six run and six rq jobs run
+    killed: List[Dict[str, Any]]
+    requeue: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def mixed(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mixed]:
+    """Submit the hundred, wait for the run and rq jobs to run, kill the run and pend
+    jobs, requeue the rq ones: the first test of this module. The last one waits for
+    the ends: the over jobs' one-minute time limit (Slurm's least, enforced up to 30 s
+    late) passes while the tests between run, on the CPUs the kill freed."""
+    require(infra, "slurm")
+    require(infra, "ssh")
+    tmp = tmp_path_factory.mktemp("mixed")
+    cli = slurm_cli(tmp, infra)
     spec: List[Dict[str, Any]] = []
     spec += [{"name": f"ok{n}", "script": "#!/bin/bash\necho ok\n"} for n in range(50)]
     spec += [{"name": f"code{n}", "script": f"#!/bin/bash\nexit {n}\n"} for n in range(1, 21)]
@@ -70,57 +94,28 @@ def test_hundred_mixed_jobs_in_one_call_end_in_the_right_state(
     spec += [{"name": f"pend{n}", "script": LONG, "directives": LATER} for n in range(15)]
     spec += [{"name": f"run{n}", "script": LONG} for n in range(6)]
     spec += [{"name": f"rq{n}", "script": REQUEUE} for n in range(6)]
-    assert len(spec) == 100
-    submitted = submit_jobs(cli, tmp_path, "mix", spec)
+    submitted = submit_jobs(cli, tmp, "mix", spec)
     ids = {j["name"]: j["runner_id"] for j in submitted}
     try:
-        assert len(submitted) == 100
-        assert all(j["state"] in ("submitted", "running") for j in submitted), submitted
-        assert all(re.fullmatch(r"\d+", str(i)) for i in ids.values()), ids
-        runs = [f"run{n}" for n in range(6)]
-        rqs = [f"rq{n}" for n in range(6)]
-        pends = [f"pend{n}" for n in range(15)]
-        jobs = poll_until(cli, "mix", all_in(runs + rqs, "running"))
-        assert all_in(runs + rqs, "running")(jobs), {n: jobs[n]["state"] for n in runs + rqs}
-        assert all(jobs[n]["state"] == "submitted" for n in pends)
-
+        jobs = poll_until(cli, "mix", all_in(RUNS + RQS, "running"))
         # cancel pending and running ones in one kill; requeue others (as root)
-        killed = cli.json("kill", *(jobs[n]["job"] for n in runs + pends))
-        assert len(killed) == len(runs + pends)
-        rq_ids = [str(ids[n]) for n in rqs]
-        done = slurm(infra, "scontrol", "requeue", ",".join(rq_ids))
-        assert done.returncode == 0, done.stderr
-
-        def release_requeued() -> None:
-            # a requeued job waits ~2 min before it may start again: let it go now
-            for rid in rq_ids:
-                slurm(infra, "scontrol", "update", f"jobid={rid}", "StartTime=now")
-
-        names = [j["name"] for j in spec]
-        jobs = poll_until(cli, "mix", all_final(names), between=release_requeued)
-        states = {
-            n: (jobs[n]["state"], jobs[n].get("exit_code"), jobs[n].get("exit_signal"))
-            for n in names
-        }
-        for n in range(50):
-            assert states[f"ok{n}"] == ("succeeded", 0, None)
-        for n in range(1, 21):
-            assert states[f"code{n}"] == ("failed", n, None)
-        for n in range(3):
-            assert states[f"over{n}"][0] == "failed" and states[f"over{n}"][2] == "TERM"
-        for n in pends:
-            assert states[n] == ("killed", None, None), states[n]
-        for n in runs:
-            assert states[n][0] == "killed" and states[n][2] == "TERM", states[n]
-        for n in rqs:
-            # requeue keeps the job id and the job's history: two runs, one id
-            assert states[n] == ("succeeded", 0, None), states[n]
-            assert jobs[n]["runner_id"] == ids[n]
-            facts = read_status_file(str(cli.job_dir(jobs[n]) / "job.status"))
-            assert facts.restarts == 1 and facts.runner_id == ids[n]
-            assert (cli.job_dir(jobs[n]) / "job.out").read_text() == "run 0\nrun 1\n"
+        killed = cli.json("kill", *(jobs[n]["job"] for n in RUNS + PENDS))
+        requeue = slurm(infra, "scontrol", "requeue", ",".join(str(ids[n]) for n in RQS))
+        yield Mixed(cli, spec, submitted, ids, jobs, killed, requeue)
     finally:
         cleanup(infra, cli, [str(i) for i in ids.values()])
+
+
+def test_hundred_mixed_jobs_in_one_call_run_and_are_killed_or_requeued(mixed: Mixed) -> None:
+    spec, submitted, ids, jobs = mixed.spec, mixed.submitted, mixed.ids, mixed.running
+    assert len(spec) == 100
+    assert len(submitted) == 100
+    assert all(j["state"] in ("submitted", "running") for j in submitted), submitted
+    assert all(re.fullmatch(r"\d+", str(i)) for i in ids.values()), ids
+    assert all_in(RUNS + RQS, "running")(jobs), {n: jobs[n]["state"] for n in RUNS + RQS}
+    assert all(jobs[n]["state"] == "submitted" for n in PENDS)
+    assert len(mixed.killed) == len(RUNS + PENDS)
+    assert mixed.requeue.returncode == 0, mixed.requeue.stderr
 
 
 def ctld_pid(infra: Infra) -> int:
@@ -253,3 +248,37 @@ def test_conf_of_the_test_cluster_is_what_host1_uses(slurm_up: Infra) -> None:
         check=True,
     ).stdout.strip()
     assert out == conf(slurm_up)
+
+
+def test_hundred_mixed_jobs_in_one_call_end_in_the_right_state(infra: Infra, mixed: Mixed) -> None:
+    """The last test of this module (the time limits pass meanwhile: ``mixed``)."""
+    cli, ids = mixed.cli, mixed.ids
+    rq_ids = [str(ids[n]) for n in RQS]
+
+    def release_requeued() -> None:
+        # a requeued job waits ~2 min before it may start again: let it go now
+        for rid in rq_ids:
+            slurm(infra, "scontrol", "update", f"jobid={rid}", "StartTime=now")
+
+    names = [j["name"] for j in mixed.spec]
+    jobs = poll_until(cli, "mix", all_final(names), between=release_requeued)
+    states = {
+        n: (jobs[n]["state"], jobs[n].get("exit_code"), jobs[n].get("exit_signal")) for n in names
+    }
+    for n in range(50):
+        assert states[f"ok{n}"] == ("succeeded", 0, None)
+    for n in range(1, 21):
+        assert states[f"code{n}"] == ("failed", n, None)
+    for n in range(3):
+        assert states[f"over{n}"][0] == "failed" and states[f"over{n}"][2] == "TERM"
+    for n in PENDS:
+        assert states[n] == ("killed", None, None), states[n]
+    for n in RUNS:
+        assert states[n][0] == "killed" and states[n][2] == "TERM", states[n]
+    for n in RQS:
+        # requeue keeps the job id and the job's history: two runs, one id
+        assert states[n] == ("succeeded", 0, None), states[n]
+        assert jobs[n]["runner_id"] == ids[n]
+        facts = read_status_file(str(cli.job_dir(jobs[n]) / "job.status"))
+        assert facts.restarts == 1 and facts.runner_id == ids[n]
+        assert (cli.job_dir(jobs[n]) / "job.out").read_text() == "run 0\nrun 1\n"

@@ -81,6 +81,42 @@ def poll_until(r: SlurmRunner, ids: Sequence[str], done: Sequence[RunnerState]) 
         time.sleep(1)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def time_limited(infra: Infra) -> Iterator[str | None]:
+    """The Slurm id of a job with a time limit, submitted before this module's first
+    test: Slurm's least limit is a minute (and it looks every 30 s), so the job ends
+    a minute or more later, while the other tests run (the one that looks at how it
+    ended comes last; the first stops and restarts the controller, which keeps the
+    job and its limit)."""
+    if not infra.has("slurm"):
+        yield None  # the tests fail or skip through their slurm_conf fixture
+        return
+    r = runner(str(infra.data["slurm"]["conf"]))
+    with user_dir(USER, "rj-runner-tests") as root:
+        job = make_job(root, "tl", "trap 'exit 143' TERM; sleep 600 & wait", ["#SBATCH --time=1"])
+        (rid,) = submit_all(r, [job])
+        try:
+            # its minute counts from its start, which a stopped controller would delay
+            poll_until(r, [rid], [RunnerState.RUNNING, RunnerState.DONE, RunnerState.GONE])
+            yield rid
+        finally:
+            r.kill([KillTarget(rid)], run_command)
+
+
+def test_controller_down_is_an_error_not_gone(slurm_conf: str, jobs_root: Path) -> None:
+    ctl = ROOT / "tests" / "infra" / "slurmctl.sh"
+    require_that(ctl.exists(), f"{ctl} is not in this checkout: cannot stop a controller safely")
+    r = runner(slurm_conf, command_timeout=30.0)
+    (rid,) = submit_all(r, [make_job(jobs_root, "down", "sleep 1", ["#SBATCH --begin=now+3600"])])
+    subprocess.run(["bash", str(ctl), "stop", "rjtest"], check=True)
+    try:
+        answer = r.poll([rid], run_command)
+    finally:
+        subprocess.run(["bash", str(ctl), "start", "rjtest"], check=True)
+    assert answer.error and not answer.jobs
+    r.kill([KillTarget(rid)], run_command)
+
+
 def test_submit_many_poll_states_and_exit_codes(slurm_conf: str, jobs_root: Path) -> None:
     r = runner(slurm_conf)
     jobs = [
@@ -109,15 +145,6 @@ def test_header_lines_are_what_sbatch_obeys(slurm_conf: str, jobs_root: Path) ->
     poll_until(r, [rid], [RunnerState.DONE, RunnerState.GONE])
     assert (job_dir / "job.out").read_text() == "to-out\n"
     assert (job_dir / "job.err").read_text() == "to-err\n"
-
-
-def test_time_limit_job_is_timeout(slurm_conf: str, jobs_root: Path) -> None:
-    r = runner(slurm_conf)
-    job = make_job(jobs_root, "tl", "trap 'exit 143' TERM; sleep 600 & wait", ["#SBATCH --time=1"])
-    (rid,) = submit_all(r, [job])
-    info = poll_until(r, [rid], [RunnerState.DONE, RunnerState.GONE]).jobs[rid]
-    assert (info.state, info.reason) == (RunnerState.DONE, "TIMEOUT")
-    assert "TERM" in SlurmRunner.time_limit_signals
 
 
 def test_kill_pending_and_running(slurm_conf: str, jobs_root: Path) -> None:
@@ -188,15 +215,9 @@ def test_aged_out_ids_are_gone_not_errors(slurm_conf: str) -> None:
     assert {i.state for i in answer.jobs.values()} == {RunnerState.GONE}
 
 
-def test_controller_down_is_an_error_not_gone(slurm_conf: str, jobs_root: Path) -> None:
-    ctl = ROOT / "tests" / "infra" / "slurmctl.sh"
-    require_that(ctl.exists(), f"{ctl} is not in this checkout: cannot stop a controller safely")
-    r = runner(slurm_conf, command_timeout=30.0)
-    (rid,) = submit_all(r, [make_job(jobs_root, "down", "sleep 1", ["#SBATCH --begin=now+3600"])])
-    subprocess.run(["bash", str(ctl), "stop", "rjtest"], check=True)
-    try:
-        answer = r.poll([rid], run_command)
-    finally:
-        subprocess.run(["bash", str(ctl), "start", "rjtest"], check=True)
-    assert answer.error and not answer.jobs
-    r.kill([KillTarget(rid)], run_command)
+def test_time_limit_job_is_timeout(slurm_conf: str, time_limited: str | None) -> None:
+    assert time_limited is not None
+    rid = time_limited
+    info = poll_until(runner(slurm_conf), [rid], [RunnerState.DONE, RunnerState.GONE]).jobs[rid]
+    assert (info.state, info.reason) == (RunnerState.DONE, "TIMEOUT")
+    assert "TERM" in SlurmRunner.time_limit_signals

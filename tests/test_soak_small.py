@@ -35,6 +35,10 @@ def test_soak_of_500_jobs_loses_none_runs_none_twice_misreports_none(infra: Infr
             "--no-submit-restarts",
             "--settle",
             "300",
+            # the default budget (6 squeue a minute) held the Slurm jobs' news up to 10 s:
+            # 37 s for the soak, 20 s with this (tests/test_budget_slurm.py tests budgets)
+            "--runner-queries",
+            "1/s",
         ],
         capture_output=True,
         text=True,

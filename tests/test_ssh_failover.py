@@ -39,12 +39,16 @@ def cli(tmp_path: Path, infra: Infra) -> Any:
 
 
 def test_host_down_poll_kill_submit_fail_over(cli: SshCli, tmp_path: Path) -> None:
+    # the background jobs run while host2 is down (the test waits for them at the end:
+    # ended or not by then, their host cannot be asked); the Slurm one is killed
     long = tmp_path / "long.sh"
-    long.write_text("sleep 25\n")
+    long.write_text("sleep 10\n")
+    killed_later = tmp_path / "killed-later.sh"
+    killed_later.write_text("sleep 300\n")
     short = tmp_path / "short.sh"
     short.write_text("echo done\n")
     bg = cli.json("submit", "--platform", "bg", "--run", "f", str(long), str(long))
-    sl = cli.json("submit", "--platform", "sl", "--run", "f", str(long), str(short))
+    sl = cli.json("submit", "--platform", "sl", "--run", "f", str(killed_later), str(short))
     assert {j["host"] for j in bg + sl} == {"host2"}
     assert all(j["state"] in ("submitted", "running") for j in bg + sl), bg + sl
     sshdctl("stop", "host2")

@@ -257,13 +257,25 @@ def _only_not_found(stderr: str) -> bool:
     return bool(lines) and all(NOT_FOUND in line for line in lines)
 
 
+#: squeue's reason for a job COMPLETING -> the final state it names (Slurm's
+#: job reason strings; seen here: a time limit's job reads TIMEOUT/TimeLimit)
+COMPLETING_TO = {
+    "TimeLimit": "TIMEOUT",
+    "OutOfMemory": "OUT_OF_MEMORY",
+    "NodeDown": "NODE_FAIL",
+    "NonZeroExitCode": "FAILED",
+}
+
+
 def _squeue_info(key: str, state: str, reason: str, raw_exit: str) -> RunnerJobInfo:
     mapped = STATES.get(state, RunnerState.PENDING if state else RunnerState.GONE)
     if state == "COMPLETING" and reason not in ("", "None"):
         # the batch script ended (its wait status is known) on a node that
         # cannot finish the cleanup (its slurmd died: JobLaunchFailure); the
-        # job stays so until the node is back, and is done for us now
+        # job stays so until the node is back, and is done for us now. A
+        # reason that names how it ended is the state it is completing to.
         mapped = RunnerState.DONE
+        state = COMPLETING_TO.get(reason, state)
     if mapped is RunnerState.DONE:
         exit_code, sig = from_wait_status(int(raw_exit)) if raw_exit.isdigit() else (None, None)
         exit_code, sig = _unless_cancelled_unrun(state, exit_code, sig)
