@@ -83,6 +83,9 @@ def comparable(ledger: Ledger) -> list[tuple[Any, ...]]:
             for k, v in job.__dict__.items()
             if k not in skip
         }
+        # the two ledgers judge a moment apart: when the spell began may read a
+        # second apart across a tick; that it began is what must agree
+        fields["unreachable_since"] = job.unreachable_since is not None
         events = [(e.kind, e.detail.replace(job.job_dir, "DIR")) for e in ledger.events(job.id)]
         rows.append((sorted(fields.items(), key=str), events))
     return rows
