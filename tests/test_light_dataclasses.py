@@ -49,10 +49,18 @@ def _build(impl: Any, frozen: bool) -> Any:
     return ns["Inner"], ns["Outer"]
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["generic-init", "compiled-init"])
 @pytest.mark.parametrize("frozen", [True, False])
-def test_same_behaviour(frozen: bool) -> None:
+def test_same_behaviour(frozen: bool, compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not compiled:  # every instance below through the generic constructor
+        monkeypatch.setattr(light, "COMPILE_AFTER", 10**9)
     std = _build(dataclasses, frozen)
     lit = _build(light, frozen)
+    generic_init = lit[1].__init__
+    if compiled:  # past the first instances, the class's own compiled __init__
+        for _ in range(light.COMPILE_AFTER):
+            lit[0](0)
+            lit[1]("warm")
     results = []
     for impl, (inner, outer) in ((dataclasses, std), (light, lit)):
         one = outer("n", inner(1), [1, 2], {"K": "v"})
@@ -89,6 +97,7 @@ def test_same_behaviour(frozen: bool) -> None:
                 impl.asdict(changed),
             )
         )
+    assert (lit[1].__init__ is generic_init) is not compiled
     assert results[0] == results[1]
     assert results[0][0] is True and results[0][1] is False
 
@@ -96,3 +105,27 @@ def test_same_behaviour(frozen: bool) -> None:
 def test_non_default_after_default_is_refused() -> None:
     with pytest.raises(TypeError):
         light.dataclass(type("Bad", (), {"__annotations__": {"a": "int", "b": "int"}, "a": 1}))
+
+
+@pytest.mark.parametrize("compile_after", [1, 10**9], ids=["compiled-init", "generic-init"])
+def test_post_init_runs_after_the_fields(
+    compile_after: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(light, "COMPILE_AFTER", compile_after)
+
+    def check(self: Any) -> None:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} above high {self.high}")
+
+    span = light.dataclass(frozen=True)(
+        type(
+            "Span",
+            (),
+            {"__annotations__": {"low": "int", "high": "int"}, "high": 10, "__post_init__": check},
+        )
+    )
+    assert (span(3).low, span(3).high) == (3, 10)
+    with pytest.raises(ValueError, match="low 11 above high 10"):
+        span(11)
+    with pytest.raises(ValueError, match="low 5 above high 4"):
+        span(high=4, low=5)
