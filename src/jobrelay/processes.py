@@ -14,7 +14,6 @@ only when called.
 from __future__ import annotations
 
 import os
-import signal
 
 from .host_dataclasses import dataclass
 
@@ -198,6 +197,8 @@ async def spawn_process(argv: Sequence[str]) -> Optional[asyncio.subprocess.Proc
 
 def kill_group(pid: int) -> None:
     """SIGKILL the process group ``pid`` leads (gone already is fine)."""
+    import signal  # here: a one-shot command that kills nothing starts without it
+
     try:  # noqa: SIM105 (contextlib is one more import for a one-shot command)
         os.killpg(pid, signal.SIGKILL)
     except OSError:  # gone already, or not ours

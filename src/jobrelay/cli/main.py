@@ -23,9 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"jobrelay {__version__}")
         return exits.OK
+    words_as_given()  # before anything imports argparse
     from .parser import build, command_parser  # not for --version: argparse and the options
 
-    words_as_given()
     parser = build(line)
     args, extra = parser.parse_known_args(line)
     if extra:  # said by the command's own parser: its usage, not the top one's
@@ -46,17 +46,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def words_as_given() -> None:
-    """argparse passes its own words ("usage: ", "options", ...) through gettext,
-    which imports ``locale`` and looks for a catalog of the user's language at
-    each call: about 2 ms of a one-shot command. CPython installs no catalog for
-    argparse, so the words come back as given anyway, and jobrelay's own text is
-    English: its parser takes them as given, without the search."""
+    """argparse passes its own words ("usage: ", "options", ...) through gettext:
+    importing ``gettext`` costs about 1.5 ms and each call imports ``locale`` and
+    looks for a catalog of the user's language, about 2 ms more. CPython
+    installs no catalog for argparse, so the words come back as given anyway,
+    and jobrelay's own text is English: its parser takes them as given.
+
+    argparse binds the two names at its import, so a stand-in ``gettext`` is
+    in ``sys.modules`` only while argparse is imported, and is taken out
+    again: a later ``import gettext`` gets the real module."""
+    if "argparse" not in sys.modules and "gettext" not in sys.modules:
+        stand_in = type(sys)("gettext")
+        stand_in.__dict__.update(gettext=str, ngettext=_plural)
+        sys.modules["gettext"] = stand_in
+        try:
+            import argparse
+        finally:
+            del sys.modules["gettext"]
     import argparse
 
-    def plural(singular: str, plural: str, n: int) -> str:
-        return singular if n == 1 else plural
+    argparse.__dict__.update(_=str, ngettext=_plural)
 
-    argparse.__dict__.update(_=str, ngettext=plural)
+
+def _plural(singular: str, plural: str, n: int) -> str:
+    return singular if n == 1 else plural
 
 
 def refusals() -> tuple[type[Exception], ...]:

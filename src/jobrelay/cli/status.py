@@ -33,7 +33,6 @@ from ..platforms.model import Platform
 from ..state_dir import ready_home_text
 from ..states import JobState
 from . import render
-from .ecflow import Told, tell_if_needed
 from .exits import UsageError, say
 from .targets import open_ledger, resolve
 
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..manager.controller import Controller
+    from .ecflow import Told
 
 
 def with_controller(args: argparse.Namespace, body: Any) -> int:
@@ -147,7 +147,11 @@ async def remote_looks(controller: Controller, job: JobRecord, looks: dict[int, 
 def report_for(
     ledger: Ledger, platforms: Mapping[str, Platform], job: JobRecord, look: Look | None
 ) -> Report:
-    told = tell_if_needed(ledger, job)
+    told = None
+    if job.ecflow_task is not None and job.state.is_final and not job.ecflow_told:
+        from .ecflow import tell_if_needed  # here: only an ended ecFlow job may need it
+
+        told = tell_if_needed(ledger, job)
     if told is not None:
         job = ledger.get(job.id)
     platform = platforms.get(job.platform)

@@ -12,7 +12,6 @@ Linux only (/proc). Host-side: standard library only, Python 3.8+.
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from ..processes import CommandExecutor
@@ -115,6 +114,8 @@ class BackgroundRunner(Runner):
     def kill(self, targets: Sequence[KillTarget], run: CommandExecutor) -> List[KillOutcome]:
         if not targets:
             return []
+        import signal  # here: a poll (a one-shot `status`) never signals
+
         sessions: Dict[str, int] = {}  # runner id -> session id, for jobs that may live
         outcomes: Dict[str, KillOutcome] = {}
         for target in targets:
@@ -178,7 +179,7 @@ def _wait_gone(pending: Dict[str, int], timeout: float) -> Dict[str, List[ProcSt
         time.sleep(_POLL_STEP)
 
 
-def _signal_group(pgrp: int, sig: signal.Signals) -> None:
+def _signal_group(pgrp: int, sig: int) -> None:
     try:  # noqa: SIM105 (contextlib is one more import for a one-shot `status`)
         os.killpg(pgrp, sig)
     except ProcessLookupError:  # ended meanwhile

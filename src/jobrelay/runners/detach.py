@@ -15,7 +15,6 @@ Linux only (/proc). Host-side: standard library only, Python 3.8+.
 from __future__ import annotations
 
 import os
-import signal
 
 from ..host_dataclasses import dataclass
 from .proc_stat import read_proc_stat
@@ -79,6 +78,8 @@ def launch_detached(launches: Sequence[Launch]) -> List[Launched]:
 
 
 def _launcher(launches: Sequence[Launch], report: int) -> None:  # pragma: no cover - forked
+    import signal  # here, in the forked launcher: a poll never needs it
+
     try:
         # Python ignores SIGPIPE and SIGXFSZ; a spawned program would inherit that.
         defaults = [s for s in (signal.SIGPIPE, getattr(signal, "SIGXFSZ", None)) if s]
@@ -92,7 +93,7 @@ def _launcher(launches: Sequence[Launch], report: int) -> None:  # pragma: no co
         os._exit(0)
 
 
-def _spawn(launch: Launch, defaults: Sequence[signal.Signals]) -> str:  # pragma: no cover
+def _spawn(launch: Launch, defaults: Sequence[int]) -> str:  # pragma: no cover
     os.chdir(launch.cwd)  # the launcher's own cwd: posix_spawn has no chdir action
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-
 TYPE_CHECKING = False  # importing typing costs the agent 4 ms of start: names for mypy only
 if TYPE_CHECKING:
     from typing import Optional, Tuple
@@ -11,6 +9,8 @@ if TYPE_CHECKING:
 
 def signal_name(number: int) -> str:
     """``15`` -> ``"TERM"``; an unknown number stays a number."""
+    import signal  # here: most polls name no signal, and a one-shot `status` starts without it
+
     try:
         return signal.Signals(number).name[3:]
     except ValueError:
