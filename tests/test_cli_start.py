@@ -1,5 +1,5 @@
 """One-shot commands start light (issue 13 §5): which modules `--version`,
-`list`, `status` of a local job, `kill` and `submit` load. Structural, not
+`list`, `status` of a local job, `kill` and `submit` to a local platform load. Structural, not
 timed: each command runs in a fresh interpreter started with ``-S`` (no
 site-packages ``.pth`` files, whatever this machine has: the system
 interpreter here imports certifi through one) and its ``sys.modules`` is
@@ -49,14 +49,32 @@ NO_CONTROLLER = NEVER | {
     "contextlib",
     "tomllib",
     "locale",  # argparse's words taken as given (cli/main.py words_as_given)
+    "gettext",  # argparse imported beside a stand-in (cli/main.py words_as_given)
+    "signal",  # only a kill, and a forked launcher, signal
+}
+#: what a local submit needs not: it runs in this process (manager/local_submit.py)
+LOCAL_SUBMIT = NEVER | {
+    "asyncio",
+    "jobrelay.manager.controller",
+    "jobrelay.manager.agentcall",
+    "socket",
+    "subprocess",
+    "tempfile",
+    "typing",
+    "tomllib",
+    "locale",
+    "gettext",
+    "signal",
+    "pkgutil",
 }
 FORBIDDEN = {
     "--version": NO_CONTROLLER | {"argparse", "sqlite3", "enum", "jobrelay.ledger.store"},
     "list": NO_CONTROLLER
     | {"json", "jobrelay.engine.protocol", "jobrelay.runners.base", "jobrelay.platforms"},
-    "status": NO_CONTROLLER | {"json"},  # a job with no env or directives
+    # a running job that ecFlow did not submit: nothing to tell ecFlow
+    "status": NO_CONTROLLER | {"json", "jobrelay.cli.ecflow"},  # no env or directives
     "kill": NEVER | {"tomllib"},
-    "submit": NEVER | {"tomllib"},
+    "submit": LOCAL_SUBMIT,
 }
 
 
@@ -107,6 +125,7 @@ def test_one_shot_commands_load_only_what_they_need(cli: Cli, tmp_path: Path) ->
     assert "jobrelay.manager.local_poll" in status  # polled here, not by an agent
     submit = modules_after(cli, "submit", str(sleeper))
     assert FORBIDDEN["submit"].isdisjoint(submit), FORBIDDEN["submit"] & submit
+    assert "jobrelay.manager.local_submit" in submit  # submitted here, not by an agent
     kill = modules_after(cli, "kill", ref)
     assert FORBIDDEN["kill"].isdisjoint(kill), FORBIDDEN["kill"] & kill
     cli.run("kill", "--run", "default")

@@ -15,17 +15,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..host_dataclasses import replace
 from ..ledger.errors import InvalidName
 from ..ledger.rows import check_text
-from ..manager.controller import SubmitItem
 from ..manager.job_directives import refusal_text, unique, with_platform
+from ..manager.submitting import SubmitItem
 from ..platforms.model import Platform
 from ..runners.directives import Directives, merge, read_partly
 from .ecflow import with_ecflow_tasks
 from .exits import UsageError
+
+TYPE_CHECKING = False  # importing typing costs a one-shot submit's start: names for mypy only
+if TYPE_CHECKING:
+    from typing import Any
 
 #: the keys a --jobs line may have; any other is an error (a typo must not be ignored)
 JOB_LINE_KEYS = ("script", "name", "directives", "env")

@@ -11,10 +11,6 @@ from ..ledger.records import JobRecord
 from ..manager.contact import RunHeld, holding_runs
 from ..manager.controller import Controller, ControllerError, SubmitItem
 from ..manager.waiting import wait_final
-from ..platforms.config import find_config
-from ..platforms.errors import ConfigError
-from ..platforms.model import Platform
-from ..runners.registry import RunnerLoadError, runner_class
 from ..session import Session
 from ..states import JobState
 from . import render
@@ -23,6 +19,7 @@ from .exits import JOBS, OK, TIMEOUT, UsageError, fate, refs_text, say
 from .job_input import submit_items
 from .progress import Bar, Waiting, again
 from .report import report
+from .submit import check_runner
 from .targets import by_state, selected
 
 Body = Callable[[Controller, argparse.Namespace], Awaitable[int]]
@@ -41,13 +38,7 @@ def with_controller(args: argparse.Namespace, body: Body) -> int:
     return asyncio.run(go())
 
 
-# -- submit -------------------------------------------------------------
-def cmd_submit(args: argparse.Namespace) -> int:
-    if args.timeout is not None and not args.wait:
-        raise UsageError("submit: --timeout needs --wait")
-    return with_controller(args, submit)
-
-
+# -- submit (the controller's way: cli/submit.py chooses) ------------------
 async def submit(controller: Controller, args: argparse.Namespace) -> int:
     platform = controller.platform(args.platform)
     check_runner(args, platform)
@@ -72,16 +63,6 @@ async def submit_batch(
     for problem in write_sidecars(controller.ledger, jobs):
         say(problem)
     return jobs
-
-
-def check_runner(args: argparse.Namespace, platform: Platform) -> None:
-    """A runner that cannot be loaded is a config problem: said as one, naming the file."""
-    try:
-        runner_class(platform.runner)
-    except RunnerLoadError as exc:
-        path, _ = find_config(args.config)
-        problem = str(exc).removeprefix(f"runner {platform.runner!r}: ")
-        raise ConfigError(path or "(built-in config)", platform.name, "runner", problem) from exc
 
 
 # -- wait ---------------------------------------------------------------

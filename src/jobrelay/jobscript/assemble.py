@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pkgutil
 import re
 from functools import lru_cache
 
@@ -43,10 +42,16 @@ class JobSpec:
 
 @lru_cache(maxsize=1)
 def wrapper_text() -> str:
-    """The bash wrapper, read as package data (works from a zipapp too)."""
-    data = pkgutil.get_data("jobrelay.status", "wrapper.sh")
-    if data is None:  # pragma: no cover - a loader without get_data
+    """The bash wrapper, read as package data through the package's loader, as
+    ``pkgutil.get_data`` does (works from a zipapp too) without importing
+    pkgutil and its company at each one-shot submit."""
+    from .. import status
+
+    loader = getattr(status.__spec__, "loader", None)
+    if not hasattr(loader, "get_data") or not status.__file__:  # pragma: no cover
         raise RuntimeError("jobrelay.status: wrapper.sh not found in the package")
+    path = os.path.join(os.path.dirname(status.__file__), "wrapper.sh")
+    data: bytes = loader.get_data(path)  # type: ignore[union-attr]
     return data.decode("utf-8")
 
 

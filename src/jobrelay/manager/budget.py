@@ -281,22 +281,31 @@ class SharedWindow:
 
     async def take(self, count: int = 1) -> None:
         """Return once ``count`` more events fit in the window (all at once)."""
-        if self.rate.unlimited:
-            return
-        count = min(count, self.rate.count)  # more than the window can never fit
-        while True:
-            with self.state.update() as table:
-                now = time.time()
-                log = sorted(t for t in table.get("log", []) if t > now - self.rate.period)
-                if len(log) + count <= self.rate.count:
-                    table["log"] = [*log, *([now] * count)]
-                    self.taken += count
-                    return
-                table["log"] = log
-                wait = log[len(log) + count - self.rate.count - 1] + self.rate.period - now
+        while (wait := self._admit(count)) is not None:
             import asyncio
 
-            await asyncio.sleep(max(0.05, wait) * _jitter(1.0, 1.2))
+            await asyncio.sleep(wait)
+
+    def take_blocking(self, count: int = 1) -> None:
+        """``take`` for a synchronous caller (a one-shot command without an event loop)."""
+        while (wait := self._admit(count)) is not None:
+            time.sleep(wait)
+
+    def _admit(self, count: int) -> float | None:
+        """Admit ``count`` events now (None), or say how long to wait before asking again."""
+        if self.rate.unlimited:
+            return None
+        count = min(count, self.rate.count)  # more than the window can never fit
+        with self.state.update() as table:
+            now = time.time()
+            log = sorted(t for t in table.get("log", []) if t > now - self.rate.period)
+            if len(log) + count <= self.rate.count:
+                table["log"] = [*log, *([now] * count)]
+                self.taken += count
+                return None
+            table["log"] = log
+            wait = float(log[len(log) + count - self.rate.count - 1] + self.rate.period - now)
+        return max(0.05, wait) * _jitter(1.0, 1.2)
 
 
 class ConnectionBudget:

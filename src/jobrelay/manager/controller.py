@@ -7,19 +7,15 @@ once per agent reply batch, in one transaction.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from ..engine.protocol import JobRequest, RunnerGrant
-from ..host_dataclasses import dataclass, field
-from ..ledger.records import JobRecord, JobSpec, JobUpdate
+from ..ledger.records import JobRecord, JobUpdate
 from ..ledger.store import Ledger
 from ..platforms.connect import transport_for
 from ..platforms.model import Platform
 from ..platforms.selection import HostPicker, first_answer
-from ..runners.directives import Directives
 from ..runners.registry import RunnerLoadError, runner_class
 from ..states import JobState
 from ..transport.base import Transport
@@ -34,42 +30,16 @@ from .budget import (
     query_rate,
     submit_rate,
 )
-from .job_directives import refusal_text, settle
-from .judge import Look, Rules, judge
+from .judge import Look
 from .quiet import PollRequests, QuietJobs
 from .recording import job_request, record_reply
 from .stamps import StatusStamps
+from .submitting import ControllerError as ControllerError
+from .submitting import SubmitItem as SubmitItem
+from .submitting import create_jobs, record_submit, submit_requests
 
 Progress = Callable[[int], None]  # called with how many jobs just got an answer
 CONCURRENT_CALLS = 4  # agent calls in flight per controller
-
-
-@dataclass(frozen=True)
-class SubmitItem:
-    """One job to submit: the user's script and how to run it.
-
-    ``directives``: checked ``Directives``, or a mapping of the names users
-    write (``{"time_limit": "1h", "memory": "4G"}``); they go over the
-    platform's (docs/configuration.md). ``source`` says where the job came
-    from in messages (default: its script).
-    """
-
-    script_path: Path
-    name: str
-    directives: Directives | Mapping[str, Any] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
-    source: str = ""
-    output: str | None = None  # the job's stdout+stderr on the host (submit -o), absolute
-    ecflow_task: str | None = None  # the ecFlow task its job file names (JSON, cli/ecflow.py)
-
-
-def output_env(item: SubmitItem) -> dict[str, str]:
-    """The job's environment: the wrapper sends its output to $JOBRELAY_OUTPUT when set."""
-    return {**item.env, "JOBRELAY_OUTPUT": item.output} if item.output else item.env
-
-
-class ControllerError(Exception):
-    """A request the controller refuses as a whole (unknown platform, unreadable script)."""
 
 
 class Controller:
@@ -174,45 +144,7 @@ class Controller:
         progress: Progress | None = None,
     ) -> list[JobRecord]:
         platform = self.platform(platform_name)
-        try:
-            runner_class(platform.runner)
-        except RunnerLoadError as exc:
-            raise ControllerError(f"platform {platform.name!r}: {exc}") from exc
-        directives, problems = settle(platform, items)
-        if problems:  # refused before any host is contacted
-            raise ControllerError(refusal_text(problems))
-        scripts = []
-        for item in items:
-            if item.output is not None and not (
-                item.output.startswith("/") and "\0" not in item.output
-            ):
-                raise ControllerError(
-                    f"job {item.name!r}: output {item.output!r}: not an absolute path"
-                )
-            try:
-                scripts.append(item.script_path.read_text(errors="surrogateescape"))
-            except OSError as exc:
-                raise ControllerError(
-                    f"job {item.name!r}: cannot read script {item.script_path}: {exc.strerror}"
-                ) from exc
-        records = self.ledger.create_jobs(
-            [
-                JobSpec(
-                    run=run,
-                    name=item.name,
-                    platform=platform.name,
-                    install_target=platform.install_target,
-                    runner=platform.runner,
-                    script_path=str(item.script_path.resolve()),
-                    directives=job_directives.to_wire(),
-                    env=output_env(item),
-                    output=item.output,
-                    ecflow_task=item.ecflow_task,
-                )
-                for item, job_directives in zip(items, directives, strict=True)
-            ]
-        )
-        texts = dict(zip((r.id for r in records), scripts, strict=True))
+        records, texts = create_jobs(self.ledger, platform, items, run)
         rate = submit_rate(platform)
         size = platform.max_batch if rate.unlimited else min(platform.max_batch, rate.count)
         batches = _chunks(records, size)
@@ -228,19 +160,7 @@ class Controller:
         texts: dict[int, str],
         progress: Progress | None,
     ) -> list[JobRecord]:
-        requests = [
-            JobRequest(
-                job=job.ref,
-                dir=job.job_dir,
-                runner=job.runner,
-                name=job.name,
-                script=texts[job.id],
-                directives=dict(job.directives),
-                env=dict(job.env),
-                identity=self.ledger.identity(job),
-            )
-            for job in batch
-        ]
+        requests = submit_requests(self.ledger, batch, texts)
         # the platform's submit rate, counted by every process of the user
         await SharedWindow(self.home, f"submit@{platform.name}", submit_rate(platform)).take(
             len(batch)
@@ -254,28 +174,10 @@ class Controller:
                 break
             if attempt < platform.submit_retry_budget:  # no sleep after the last try
                 await asyncio.sleep(backoff(attempt))
-        rules = Rules(datetime.now(UTC))
-        error = reply.error
-        if reply.unreachable:
-            error = f"no host of platform {platform.name!r} reachable: {reply.error}"
-        updates = []
-        for job in batch:
-            look = Look(
-                "submit",
-                reply.host,
-                reply.replies.get(job.ref),
-                unreachable=reply.unreachable,
-                not_started=reply.not_started,
-                call_error=error,
-            )
-            update = judge(job, look, rules)
-            if update is not None:
-                updates.append(update)
-        if updates:
-            self.ledger.apply(updates)
+        jobs = record_submit(self.ledger, platform, batch, reply)
         if progress:
             progress(len(batch))
-        return self._reread(batch)
+        return jobs
 
     # -- poll and kill ----------------------------------------------------
     async def poll(

@@ -12,14 +12,16 @@ it has no form for). Every problem of every job is reported at once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
 
 from ..platforms.model import Platform
 from ..runners.directives import DirectiveError, DirectiveProblem, Directives, merge, read_partly
 from ..runners.registry import RunnerLoadError, runner_class
 
+TYPE_CHECKING = False  # importing typing costs a one-shot submit's start: names for mypy only
 if TYPE_CHECKING:
-    from .controller import SubmitItem
+    from typing import Any
+
+    from .submitting import SubmitItem
 
 SHOWN_PROBLEMS = 50  # a thousand jobs with one mistake each: the first ones say enough
 

@@ -1,0 +1,79 @@
+"""`submit`: in this process on a local platform, else through the controller.
+
+ecFlow starts one ``jobrelay submit`` per task, so its start is paid per
+task. A submission without ``--wait`` to a platform whose job files are on
+this machine needs one engine call (``manager/local_submit.py``): no asyncio,
+no controller, no agent process. Everything else (``--wait``, SSH, SSH-free,
+an unknown platform, whose error the controller words) goes through the
+controller (``job_verbs``). Both take the same steps (``manager/submitting.py``)
+and print the same report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..ledger.jobfile import write_sidecars
+from ..platforms.config import find_config, load_platforms
+from ..platforms.errors import ConfigError
+from ..platforms.model import Platform
+from ..runners.registry import RunnerLoadError, runner_class
+from ..state_dir import ready_home_text
+from ..states import JobState
+from .exits import JOBS, OK, UsageError, say
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    if args.timeout is not None and not args.wait:
+        raise UsageError("submit: --timeout needs --wait")
+    from ..manager.local_poll import polls_here
+
+    platform = load_platforms(args.config).get(args.platform)
+    if args.wait or platform is None or not polls_here(platform):
+        from .job_verbs import submit, with_controller
+
+        return with_controller(args, submit)
+    return submit_here(args, platform)
+
+
+def submit_here(args: argparse.Namespace, platform: Platform) -> int:
+    from ..manager.local_submit import submit_here as submit_jobs
+    from ..manager.submitting import ControllerError
+    from .job_input import submit_items
+    from .report import report
+    from .targets import open_ledger
+
+    check_runner(args, platform)
+    items = submit_items(args, platform)
+    ledger = open_ledger()
+    try:
+        try:
+            if sys.stderr.isatty():  # a bar on a terminal (rich, asyncio with it)
+                from .progress import Bar
+
+                with Bar("submit", len(items)) as bar:
+                    jobs = submit_jobs(
+                        ledger, platform, items, args.run, ready_home_text(), bar.advance
+                    )
+            else:
+                jobs = submit_jobs(ledger, platform, items, args.run, ready_home_text())
+        except ControllerError as exc:
+            raise UsageError(str(exc)) from exc
+        # <script>.jid beside each script: the job found by its file (ledger/jobfile.py)
+        for problem in write_sidecars(ledger, jobs):
+            say(problem)
+        report(jobs, args.json, {})
+    finally:
+        ledger.close()
+    return JOBS if any(j.state is JobState.SUBMIT_FAILED for j in jobs) else OK
+
+
+def check_runner(args: argparse.Namespace, platform: Platform) -> None:
+    """A runner that cannot be loaded is a config problem: said as one, naming the file."""
+    try:
+        runner_class(platform.runner)
+    except RunnerLoadError as exc:
+        path, _ = find_config(args.config)
+        problem = str(exc).removeprefix(f"runner {platform.runner!r}: ")
+        raise ConfigError(path or "(built-in config)", platform.name, "runner", problem) from exc
