@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 ENV_CONFIG = "JOBRELAY_CONFIG"
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# a pattern, compiled at its first use (re keeps it): a cached config compiles none
+NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 HOST_RE = re.compile(r"[^\s\-][^\s]*")  # no blanks; a leading "-" would read as an ssh option
 
 
@@ -113,7 +114,7 @@ def parse_document(document: Mapping[str, Any], path: Path | str) -> dict[str, P
         raise ConfigError(path, None, "platforms", "must be a table of [platforms.NAME] tables")
     platforms = embedded_default()
     for name, table in tables.items():
-        if not NAME_RE.fullmatch(name):
+        if not re.fullmatch(NAME_RE, name):
             raise ConfigError(path, name, None, "platform names use letters, digits, _ . -")
         if not isinstance(table, dict):
             raise ConfigError(path, name, None, "must be a table ([platforms.NAME])")
@@ -159,12 +160,12 @@ def _directive_error(path: Path | str, platform: str, exc: DirectiveError) -> Co
 # ---------------------------------------------------------------- value readers
 
 
-def _string(raw: object, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
+def _string(raw: object, pattern: str | None = None, what: str = "") -> str:
     if not isinstance(raw, str):
         raise _Problem(f"must be a string, got {_type(raw)}")
     if not raw:
         raise _Problem("must not be empty")
-    if pattern is not None and not pattern.fullmatch(raw):
+    if pattern is not None and not re.fullmatch(pattern, raw):
         raise _Problem(f"{raw!r} is not a valid {what}")
     return raw
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 import math
 import re
 
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-_TOKEN = re.compile(r"^[A-Za-z0-9_.,:@%+=/-]+\Z")
+# patterns, compiled at their first use (re keeps them): a poll writes no directive
+_NAME_UNSAFE = r"[^A-Za-z0-9_.-]+"
+_PLAIN_VALUE = r"^[A-Za-z0-9_.,:@%+=/-]+\Z"
 # a newline would start another directive; a tab is only a blank
-LINE_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+LINE_UNSAFE = r"[\x00-\x08\x0a-\x1f\x7f]"
 
 
 def safe_job_name(name: str, max_len: int = 64, alpha_first: bool = False) -> str:
     """``name`` reduced to ``[A-Za-z0-9_.-]``; never empty, never an option."""
-    clean = _NAME_UNSAFE.sub("_", name).strip("_.-")[:max_len] or "job"
+    clean = re.sub(_NAME_UNSAFE, "_", name).strip("_.-")[:max_len] or "job"
     if alpha_first and not clean[0].isalpha():
         clean = ("j" + clean)[:max_len]
     return clean
@@ -27,7 +28,7 @@ def safe_job_name(name: str, max_len: int = 64, alpha_first: bool = False) -> st
 def directive_token(value: object) -> str:
     """A plain value (queue, account, number) as one token, or ValueError."""
     text = str(value)
-    if not _TOKEN.match(text):
+    if not re.match(_PLAIN_VALUE, text):
         raise ValueError(f"unsafe value for a directive: {text!r}")
     return text
 
@@ -42,7 +43,7 @@ def check_job_dir(job_dir: str) -> str:
 def check_line(line: str) -> str:
     """The last guard on every header line a runner writes: one line, no control
     characters, whatever a runner's own formatting did."""
-    if LINE_UNSAFE.search(line):
+    if re.search(LINE_UNSAFE, line):
         raise ValueError(f"directive line holds a newline or a control character: {line!r}")
     return line
 

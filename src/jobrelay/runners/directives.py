@@ -190,7 +190,7 @@ def _lines(value: object, text: bool) -> Tuple[str, ...]:
     for n, line in enumerate(value, 1):
         if not isinstance(line, str):
             raise ValueError(f"line {n} must be a string, got {_shown(line)}")
-        if LINE_UNSAFE.search(line):
+        if re.search(LINE_UNSAFE, line):
             raise ValueError(f"line {n} {line!r} holds a newline or another control character")
     return tuple(value)
 
