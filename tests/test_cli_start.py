@@ -1,5 +1,5 @@
 """One-shot commands start light (issue 13 §5): which modules `--version`,
-`list`, `status` of a local job, `kill` and `submit` to a local platform load. Structural, not
+`list`, and `status`, `kill` and `submit` of local jobs load. Structural, not
 timed: each command runs in a fresh interpreter started with ``-S`` (no
 site-packages ``.pth`` files, whatever this machine has: the system
 interpreter here imports certifi through one) and its ``sys.modules`` is
@@ -22,14 +22,13 @@ from cli_harness import Cli, local_cli
 from jobrelay import config_cache
 from jobrelay.platforms.config import load_config
 
+# at exit, as the process ends (an atexit callback: the command then exits the
+# ordinary way, src/jobrelay/command.py `leave`)
 PROBE = """\
-import sys
+import atexit, sys
+atexit.register(lambda: print("modules", " ".join(sorted(sys.modules))))
 from jobrelay.command import main
-try:
-    main()
-except SystemExit as exit:
-    print("exit", exit.code)
-print(" ".join(sorted(sys.modules)))
+main()
 """
 
 #: what no one-shot command of a local job needs
@@ -52,8 +51,9 @@ NO_CONTROLLER = NEVER | {
     "gettext",  # argparse imported beside a stand-in (cli/main.py words_as_given)
     "signal",  # only a kill, and a forked launcher, signal
 }
-#: what a local submit needs not: it runs in this process (manager/local_submit.py)
-LOCAL_SUBMIT = NEVER | {
+#: what a local submit or kill needs not: each runs in this process
+#: (manager/local_submit.py, manager/local_kill.py)
+HERE = NEVER | {
     "asyncio",
     "jobrelay.manager.controller",
     "jobrelay.manager.agentcall",
@@ -73,8 +73,8 @@ FORBIDDEN = {
     | {"json", "jobrelay.engine.protocol", "jobrelay.runners.base", "jobrelay.platforms"},
     # a running job that ecFlow did not submit: nothing to tell ecFlow
     "status": NO_CONTROLLER | {"json", "jobrelay.cli.ecflow"},  # no env or directives
-    "kill": NEVER | {"tomllib"},
-    "submit": LOCAL_SUBMIT,
+    "kill": HERE - {"signal"},  # it signals
+    "submit": HERE,
 }
 
 
@@ -86,9 +86,9 @@ def modules_after(cli: Cli, *argv: str) -> set[str]:
         text=True,
         timeout=120,
     )
-    lines = proc.stdout.strip().splitlines()
-    assert lines[-2] in ("exit 0", "exit None"), (argv, proc.stdout[-2000:], proc.stderr)
-    return set(lines[-1].split())
+    last = proc.stdout.strip().splitlines()[-1].split()
+    assert proc.returncode == 0 and last[0] == "modules", (argv, proc.stdout[-2000:], proc.stderr)
+    return set(last[1:])
 
 
 @pytest.fixture
@@ -128,6 +128,7 @@ def test_one_shot_commands_load_only_what_they_need(cli: Cli, tmp_path: Path) ->
     assert "jobrelay.manager.local_submit" in submit  # submitted here, not by an agent
     kill = modules_after(cli, "kill", ref)
     assert FORBIDDEN["kill"].isdisjoint(kill), FORBIDDEN["kill"] & kill
+    assert "jobrelay.manager.local_kill" in kill  # killed here, not by an agent
     cli.run("kill", "--run", "default")
 
 
@@ -187,3 +188,44 @@ def test_the_cache_follows_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(Exception, match="run_root"):
         load_config(config)
     assert config_cache.cached(str(config)) is None
+
+
+#: an object torn down with __main__'s globals says so: the interpreter's teardown ran
+TORN = """\
+import sys
+class Torn:
+    def __del__(self):
+        sys.stderr.write("torn down\\n")
+torn = Torn()
+{extra}
+from jobrelay.command import main
+main()
+"""
+
+
+def test_a_command_ends_without_teardown_only_when_nothing_waits_for_it(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """`leave` skips the interpreter's teardown after a command, but keeps its
+    exit code and its whole output, and exits the ordinary way when an atexit
+    callback is registered."""
+
+    def run(extra: str, *argv: str) -> subprocess.CompletedProcess[str]:
+        code = TORN.format(extra=extra)
+        return subprocess.run(
+            [sys.executable, "-c", code, *argv], env=cli.env(), capture_output=True, text=True
+        )
+
+    quick = tmp_path / "quick.sh"
+    quick.write_text("#!/bin/bash\ntrue\n")
+    for n in range(3):
+        cli.json("submit", "--run", "r", "--name", f"j{n}", str(quick))
+    listed = run("", "list", "--run", "r")
+    assert listed.returncode == 0 and "torn down" not in listed.stderr, listed
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["JOB", "r/1", "r/2", "r/3"]
+    unknown = run("", "status", "r/99")
+    assert unknown.returncode == 4 and "torn down" not in unknown.stderr, unknown
+    assert "r/99" in unknown.stderr  # said before the exit, not lost in a buffer
+    waited = run("import atexit; atexit.register(lambda: print('callback'))", "list", "--run", "r")
+    assert waited.returncode == 0 and "torn down" in waited.stderr, waited
+    assert waited.stdout.splitlines()[-1] == "callback"

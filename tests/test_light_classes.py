@@ -25,13 +25,11 @@ def test_no_module_imports_the_standard_dataclasses_directly() -> None:
 
 def test_the_cli_process_never_imports_the_standard_dataclasses(tmp_path: Path) -> None:
     code = (
-        "import sys\n"
+        "import atexit, sys\n"
         "sys.argv = ['jobrelay', 'list']\n"
+        "atexit.register(lambda: print('dataclasses' in sys.modules, file=sys.stderr))\n"
         "from jobrelay.command import main\n"
-        "try:\n"
-        "    main()\n"
-        "finally:\n"
-        "    print('dataclasses' in sys.modules, file=sys.stderr)\n"
+        "main()\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],
