@@ -13,10 +13,9 @@ from ..manager.controller import Controller, ControllerError, SubmitItem
 from ..manager.waiting import wait_final
 from ..session import Session
 from ..states import JobState
-from . import render
-from .ecflow import tell_ecflow
 from .exits import JOBS, OK, TIMEOUT, UsageError, fate, refs_text, say
 from .job_input import submit_items
+from .kill import errors_of, kill_outcome
 from .progress import Bar, Waiting, again
 from .report import report
 from .submit import check_runner
@@ -115,11 +114,7 @@ async def poll(controller: Controller, args: argparse.Namespace) -> int:
     return OK
 
 
-# -- kill ---------------------------------------------------------------
-def cmd_kill(args: argparse.Namespace) -> int:
-    return with_controller(args, kill)
-
-
+# -- kill (the controller's way: cli/kill.py chooses) ---------------------
 async def kill(controller: Controller, args: argparse.Namespace) -> int:
     jobs = selected(controller.ledger, args, live_only=True, verb="kill")
     if not jobs:
@@ -128,20 +123,4 @@ async def kill(controller: Controller, args: argparse.Namespace) -> int:
     before = errors_of(jobs)
     with Bar("kill", len(jobs)) as bar:
         await controller.kill(jobs, bar.advance)
-    jobs = [controller.ledger.get(j.id) for j in jobs]
-    tell_ecflow(controller.ledger, jobs)
-    # each job's result: killed, already finished (its real end), not verified
-    details = controller.kill_details
-    unverified = [
-        j for j in jobs if render.kill_result(j, details.get(j.id))[0] == render.NOT_VERIFIED
-    ]
-    report(jobs, args.json, before, skip={j.id for j in unverified}, kills=details)
-    for job in unverified:  # each named, whether or not its error is new
-        why = f": {job.error}" if job.error else ""
-        say(f"job {job.ref}: kill not verified (state {job.state.value}){why}")
-    return JOBS if unverified else OK
-
-
-def errors_of(jobs: list[JobRecord]) -> dict[int, str | None]:
-    """The errors the jobs carry now: only errors that differ afterwards are news."""
-    return {j.id: j.error for j in jobs}
+    return kill_outcome(controller.ledger, jobs, controller.kill_details, args, before)

@@ -212,7 +212,7 @@ COMMANDS = [
             "history:cmd_show"),
     Command("status", "poll one job and report on it (exit 0 alive, 1 ended)", _status,
             "status:cmd_status"),
-    Command("kill", "kill jobs and verify them gone", _kill, "job_verbs:cmd_kill"),
+    Command("kill", "kill jobs and verify them gone", _kill, "kill:cmd_kill"),
     Command("wait", "wait until jobs are final; exit 0 iff all succeeded", _wait,
             "job_verbs:cmd_wait"),
     Command("logs", "print a job's output", _logs, "logs:cmd_logs"),
