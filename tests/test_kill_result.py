@@ -53,3 +53,4 @@ def test_kill_result(job: JobRecord, detail: Optional[str], result: str, words: 
     assert got == result
     for word in words:
         assert word in how, how
+    assert not how.startswith(got), how  # printed as "REF (NAME): RESULT: HOW": said once

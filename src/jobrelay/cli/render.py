@@ -137,7 +137,7 @@ def kill_result(job: JobRecord, detail: str | None) -> tuple[str, str]:
     how = f"exit signal {job.exit_signal}" if job.exit_signal else f"exit {job.exit_code}"
     ended = f", ended {job.exit_time}" if job.exit_time else ""
     if not detail or detail.startswith(FINISHED):
-        return FINISHED, f"{FINISHED}: {job.state.value} ({how}){ended}"
+        return FINISHED, f"{job.state.value} ({how}){ended}"  # printed after the word
     if job.state is JobState.KILLED:
         return KILLED, detail
     # Gone after the kill, but by the end its script recorded (it caught the
