@@ -1,11 +1,13 @@
 """Cold start of one-shot CLI commands: jobrelay beside troika, in one run.
 
 ecFlow starts one process per task submit, kill and status, so the start of
-``jobrelay submit``/``status``/``list`` is paid per task. Each row is the
+``jobrelay submit``/``status``/``kill`` is paid per task. Each row is the
 median wall time of ``--starts`` runs of the command (process start to exit,
 output discarded), on the embedded ``localhost`` platform (background
 runner, local transport) and troika's ``direct`` site with a local
-connection.
+connection. The kills do not do the same work: jobrelay's returns once the
+job's processes are verified gone (SIGTERM, then a wait for the session to
+empty), troika's direct site sends SIGTERM to the job's pid and returns.
 
 jobrelay is measured two ways, each against its own interpreter's start
 (``python -c pass``) as the yardstick:
@@ -44,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,7 +66,8 @@ def user_env(**extra: str) -> dict[str, str]:
     return env
 
 
-Run = tuple[list[str], dict[str, str]]  # argv, environment
+# argv, or what makes it before each run (untimed: a kill's job); environment
+Run = tuple[list[str] | Callable[[], list[str]], dict[str, str]]
 
 
 def timed(runs: list[Run], starts: int) -> list[float]:
@@ -72,9 +76,11 @@ def timed(runs: list[Run], starts: int) -> list[float]:
     goes (the machine is shared) weighs on a command and its yardstick alike."""
     times: list[list[float]] = [[] for _ in runs]
     for argv, env in runs:  # warm: caches, bytecode
-        subprocess.run(argv, env=env, capture_output=True, check=False)
+        if not callable(argv):
+            subprocess.run(argv, env=env, capture_output=True, check=False)
     for _ in range(starts):
-        for (argv, env), seen in zip(runs, times, strict=True):
+        for (make, env), seen in zip(runs, times, strict=True):
+            argv = make() if callable(make) else make
             t0 = time.perf_counter()
             proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
             seen.append(time.perf_counter() - t0)
@@ -160,6 +166,21 @@ def jobrelay_rows(work: Path, starts: int) -> tuple[list[str], list[list[float]]
     names.append("`jobrelay submit SCRIPT` (one background job)")
     submits = [([*cli, "submit", "--run", "bench", script], env) for _, cli, env in ways.values()]
     seconds.append(timed(submits, max(3, starts // 3)))
+    names.append("`jobrelay kill JOB` (a running background job, verified gone)")
+    sleeper = str(work / "sleeper.sh")
+
+    def killer(cli: list[str], env: dict[str, str]) -> Callable[[], list[str]]:
+        def prepare() -> list[str]:
+            out = subprocess.run(
+                [*cli, "submit", "--json", "--run", "kills", sleeper],
+                env=env, check=True, capture_output=True, text=True,
+            ).stdout  # fmt: skip
+            return [*cli, "kill", json.loads(out)["job"]]
+
+        return prepare
+
+    kills = [(killer(cli, env), env) for _, cli, env in ways.values()]
+    seconds.append(timed(kills, max(3, starts // 3)))
     _, cli, env = ways["system"]
     subprocess.run([*cli, "kill", running], env=env, capture_output=True)
     return names, seconds
@@ -192,6 +213,20 @@ def troika_rows(work: Path, starts: int) -> list[tuple[str, float]]:
     seconds = timed([(bare, env), ([*base, "--help"], env), (monitor, env)], starts)
     names.append("`troika submit -o OUT SITE JOBFILE`")
     seconds += timed([(submit, env)], max(3, starts // 3))
+    names.append("`troika kill SITE JOBFILE` (a running job)")
+    made = [0]
+
+    def prepare() -> list[str]:
+        made[0] += 1
+        victim = work / f"troika-victim-{made[0]}.sh"
+        victim.write_text("#!/bin/bash\nsleep 600\n")
+        victim.chmod(0o755)
+        out = str(work / f"victim-{made[0]}.out")
+        subprocess.run([*base, "submit", "-o", out, "here", str(victim)], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        return [*base, "kill", "here", str(victim)]
+
+    seconds += timed([(prepare, env)], max(3, starts // 3))
     rows = list(zip(names, seconds, strict=True))
     subprocess.run([*base, "kill", "here", str(job)], env=env, capture_output=True)
     return rows
@@ -223,7 +258,7 @@ def main() -> int:
     version = sys.version.split()[0]
     print(f"venv: a fresh virtualenv of {sys.executable} ({version}), pip-installed `jobrelay`")
     print(f"system: {sys.executable} ({version}), `python3 -m jobrelay` from src/")
-    print(f"median of {args.starts} starts (submit: {max(3, args.starts // 3)})\n")
+    print(f"median of {args.starts} starts (submit, kill: {max(3, args.starts // 3)})\n")
     print("| command | venv (user's install) | ratio | system interpreter | ratio |")
     print("|---|---|---|---|---|")
     for name, (venv, system) in zip(names, seconds, strict=True):
