@@ -225,3 +225,19 @@ def test_an_unreachable_host_is_said_on_one_clean_line(tmp_path: Path) -> None:
     assert "no host of platform 'far' reachable" in proc.stderr
     assert "\r" not in proc.stderr and "\\r" not in proc.stderr
     assert len(proc.stderr.splitlines()) == 1
+
+
+def test_status_times_read_alike_before_and_after_the_end(cli: Cli, tmp_path: Path) -> None:
+    """`submitted` comes from the status file while the job is polled and from
+    the ledger once it has ended: the same form either way, to the second."""
+    import re
+
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    [running] = cli.json("submit", script(tmp_path, "long.sh", "sleep 60"))
+    cli.run("submit", "--wait", script(tmp_path, "quick.sh", "true"))
+    for ref, code in ((running["job"], 0), ("quick.sh", 1)):
+        shown = cli.run("status", ref, check=False)
+        assert shown.returncode == code, shown
+        lines = dict(line.split(None, 1) for line in shown.stdout.splitlines() if " " in line)
+        assert stamp.match(lines["submitted"].strip()), shown.stdout
+    cli.run("kill", running["job"])

@@ -144,6 +144,13 @@ async def remote_looks(controller: Controller, job: JobRecord, looks: dict[int, 
     return 0
 
 
+def to_seconds(stamp: str) -> str:
+    """A ledger time (microseconds) in the status file's form, to the second:
+    the report's times read alike whichever of the two gave them."""
+    whole, dot, _ = stamp.partition(".")
+    return f"{whole}Z" if dot and stamp.endswith("Z") else stamp
+
+
 def report_for(
     ledger: Ledger, platforms: Mapping[str, Platform], job: JobRecord, look: Look | None
 ) -> Report:
@@ -170,7 +177,7 @@ def report_for(
         job=job,
         look=look,
         job_dir=f"{root.rstrip('/')}/{job.job_dir}",
-        submitted=(facts.submit_time if facts else None) or (left[0] if left else None),
+        submitted=(facts.submit_time if facts else None) or (to_seconds(left[0]) if left else None),
         messages=messages,
         told=told,
     )
