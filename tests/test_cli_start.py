@@ -1,5 +1,5 @@
 """One-shot commands start light (issue 13 §5): which modules `--version`,
-`list`, and `status`, `kill` and `submit` of local jobs load. Structural, not
+`list`, and `status`, `poll`, `kill` and `submit` of local jobs load. Structural, not
 timed: each command runs in a fresh interpreter started with ``-S`` (no
 site-packages ``.pth`` files, whatever this machine has: the system
 interpreter here imports certifi through one) and its ``sys.modules`` is
@@ -51,8 +51,8 @@ NO_CONTROLLER = NEVER | {
     "gettext",  # argparse imported beside a stand-in (cli/main.py words_as_given)
     "signal",  # only a kill, and a forked launcher, signal
 }
-#: what a local submit or kill needs not: each runs in this process
-#: (manager/local_submit.py, manager/local_kill.py)
+#: what a local submit, poll or kill needs not: each runs in this process
+#: (manager/local_submit.py, manager/local_poll.py, manager/local_kill.py)
 HERE = NEVER | {
     "asyncio",
     "jobrelay.manager.controller",
@@ -74,6 +74,7 @@ FORBIDDEN = {
     # a running job that ecFlow did not submit: nothing to tell ecFlow
     "status": NO_CONTROLLER | {"json", "jobrelay.cli.ecflow"},  # no env or directives
     "kill": HERE - {"signal"},  # it signals
+    "poll": HERE,
     "submit": HERE,
 }
 
@@ -126,6 +127,9 @@ def test_one_shot_commands_load_only_what_they_need(cli: Cli, tmp_path: Path) ->
     submit = modules_after(cli, "submit", str(sleeper))
     assert FORBIDDEN["submit"].isdisjoint(submit), FORBIDDEN["submit"] & submit
     assert "jobrelay.manager.local_submit" in submit  # submitted here, not by an agent
+    poll = modules_after(cli, "poll")
+    assert FORBIDDEN["poll"].isdisjoint(poll), FORBIDDEN["poll"] & poll
+    assert "jobrelay.manager.local_poll" in poll  # polled here, not by an agent
     kill = modules_after(cli, "kill", ref)
     assert FORBIDDEN["kill"].isdisjoint(kill), FORBIDDEN["kill"] & kill
     assert "jobrelay.manager.local_kill" in kill  # killed here, not by an agent

@@ -19,7 +19,7 @@ from .kill import errors_of, kill_outcome
 from .progress import Bar, Waiting, again
 from .report import report
 from .submit import check_runner
-from .targets import by_state, selected
+from .targets import selected
 
 Body = Callable[[Controller, argparse.Namespace], Awaitable[int]]
 
@@ -94,17 +94,11 @@ async def wait_report(
     return fate(jobs)
 
 
-# -- poll ---------------------------------------------------------------
-def cmd_poll(args: argparse.Namespace) -> int:
-    return with_controller(args, poll)
-
-
+# -- poll (the controller's way: cli/poll.py chooses) ---------------------
 async def poll(controller: Controller, args: argparse.Namespace) -> int:
-    ledger = controller.ledger
-    if args.jobs or args.run is not None:
-        jobs = selected(ledger, args, verb="poll")
-    else:
-        jobs = by_state(ledger.find(), args)
+    from .poll import chosen
+
+    jobs = chosen(controller.ledger, args)
     before = errors_of(jobs)
     # the controller asks only about jobs not final (and lost ones: a late exit replaces lost)
     asked = [j for j in jobs if not j.state.is_final or j.state is JobState.LOST]

@@ -16,13 +16,13 @@ import sys
 
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
-from ..platforms.config import load_platforms
 from ..platforms.model import Platform
 from ..state_dir import ready_home_text
 from . import render
 from .exits import JOBS, OK, say
+from .here import work_here
 from .report import report
-from .targets import open_ledger, selected
+from .targets import selected
 
 TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:
@@ -30,20 +30,11 @@ if TYPE_CHECKING:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    from ..manager.local_poll import polls_here
-
-    ledger = open_ledger()
-    try:
-        jobs = selected(ledger, args, live_only=True, verb="kill")
-        if not jobs:
-            say(f"no job to kill: every job of run {args.run!r} is final")
-            return OK
-        platforms = load_platforms(args.config)
-        known = [platforms.get(job.platform) for job in jobs]
-        if all(p is not None and polls_here(p) for p in known):
-            return kill_here(ledger, platforms, jobs, args)
-    finally:
-        ledger.close()
+    code = work_here(
+        args, lambda ledger: selected(ledger, args, live_only=True, verb="kill"), kill_here
+    )
+    if code is not None:
+        return code
     from .job_verbs import kill, with_controller
 
     return with_controller(args, kill)
@@ -57,6 +48,9 @@ def kill_here(
 ) -> int:
     from ..manager.local_kill import kill_here as kill_jobs
 
+    if not jobs:
+        say(f"no job to kill: every job of run {args.run!r} is final")
+        return OK
     before = errors_of(jobs)
     details: dict[int, str] = {}
     if sys.stderr.isatty():  # a bar on a terminal (rich, asyncio with it)

@@ -206,7 +206,7 @@ def _complete(p: argparse.ArgumentParser) -> None:
 
 COMMANDS = [
     Command("submit", "submit scripts as jobs", _submit, "submit:cmd_submit"),
-    Command("poll", "ask the hosts, update the ledger", _poll, "job_verbs:cmd_poll"),
+    Command("poll", "ask the hosts, update the ledger", _poll, "poll:cmd_poll"),
     Command("list", "the ledger's jobs (no host is contacted)", _list, "history:cmd_list"),
     Command("show", "a job's whole story: states, messages, errors, paths", _show,
             "history:cmd_show"),
