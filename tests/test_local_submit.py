@@ -17,7 +17,8 @@ from jobrelay.ledger.store import Ledger
 from jobrelay.manager.controller import Controller
 from jobrelay.manager.local_poll import poll_here
 from jobrelay.manager.local_submit import submit_here
-from jobrelay.manager.submitting import ControllerError, SubmitItem
+from jobrelay.manager.submit_item import SubmitItem
+from jobrelay.manager.submitting import ControllerError
 from jobrelay.platforms.config import load_config
 from jobrelay.platforms.model import Platform
 from jobrelay.states import JobState

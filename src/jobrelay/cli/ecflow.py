@@ -31,7 +31,7 @@ TYPE_CHECKING = False  # importing typing costs a one-shot command's start: name
 if TYPE_CHECKING:  # the controller (and asyncio) only where submit runs
     from pathlib import Path
 
-    from ..manager.submitting import SubmitItem
+    from ..manager.submit_item import SubmitItem
 
 #: ``export ECF_NAME=/s/f/t`` or ``ECF_NAME=/s/f/t; export ECF_NAME``, as head.h files write
 #: them; compiled at its first use (a submit), not by every `status`

@@ -20,9 +20,12 @@ from ..host_dataclasses import replace
 from ..ledger.errors import InvalidName
 from ..ledger.rows import check_text
 from ..manager.job_directives import refusal_text, unique, with_platform
-from ..manager.submitting import SubmitItem
+from ..manager.submit_item import SubmitItem
+from ..platforms.config import find_config
+from ..platforms.errors import ConfigError
 from ..platforms.model import Platform
 from ..runners.directives import Directives, merge, read_partly
+from ..runners.registry import RunnerLoadError, runner_class
 from .ecflow import with_ecflow_tasks
 from .exits import UsageError
 
@@ -212,3 +215,13 @@ def _line_env(given: object, found: list[str]) -> dict[str, str]:
         elif not isinstance(value, str):
             found.append(f"env {name}: must be a string, got {type(value).__name__}")
     return {k: v for k, v in given.items() if isinstance(v, str)}
+
+
+def check_runner(args: argparse.Namespace, platform: Platform) -> None:
+    """A runner that cannot be loaded is a config problem: said as one, naming the file."""
+    try:
+        runner_class(platform.runner)
+    except RunnerLoadError as exc:
+        path, _ = find_config(args.config)
+        problem = str(exc).removeprefix(f"runner {platform.runner!r}: ")
+        raise ConfigError(path or "(built-in config)", platform.name, "runner", problem) from exc

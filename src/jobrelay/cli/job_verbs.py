@@ -14,12 +14,10 @@ from ..manager.waiting import wait_final
 from ..session import Session
 from ..states import JobState
 from .exits import JOBS, OK, TIMEOUT, UsageError, fate, refs_text, say
-from .job_input import submit_items
-from .kill import errors_of, kill_outcome
+from .job_input import check_runner, submit_items
 from .progress import Bar, Waiting, again
-from .report import report
-from .submit import check_runner
-from .targets import selected
+from .report import errors_of, kill_outcome, report
+from .targets import chosen, selected
 
 Body = Callable[[Controller, argparse.Namespace], Awaitable[int]]
 
@@ -96,8 +94,6 @@ async def wait_report(
 
 # -- poll (the controller's way: cli/poll.py chooses) ---------------------
 async def poll(controller: Controller, args: argparse.Namespace) -> int:
-    from .poll import chosen
-
     jobs = chosen(controller.ledger, args)
     before = errors_of(jobs)
     # the controller asks only about jobs not final (and lost ones: a late exit replaces lost)

@@ -18,10 +18,9 @@ from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
 from ..platforms.model import Platform
 from ..state_dir import ready_home_text
-from . import render
-from .exits import JOBS, OK, say
+from .exits import OK, say
 from .here import work_here
-from .report import report
+from .report import errors_of, kill_outcome
 from .targets import selected
 
 TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
@@ -62,33 +61,3 @@ def kill_here(
     else:
         kill_jobs(ledger, platforms, jobs, ready_home_text(), details)
     return kill_outcome(ledger, jobs, details, args, before)
-
-
-def kill_outcome(
-    ledger: Ledger,
-    jobs: list[JobRecord],
-    details: dict[int, str],
-    args: argparse.Namespace,
-    before: dict[int, str | None],
-) -> int:
-    """After the kill: ecFlow told of jobs that ended without telling it, each
-    job's result printed (killed, already finished, not verified), and the
-    ones not verified gone named, with exit 1."""
-    jobs = [ledger.get(j.id) for j in jobs]
-    if any(job.ecflow_task is not None for job in jobs):
-        from .ecflow import tell_ecflow  # here: only ecFlow's jobs may need telling
-
-        tell_ecflow(ledger, jobs)
-    unverified = [
-        j for j in jobs if render.kill_result(j, details.get(j.id))[0] == render.NOT_VERIFIED
-    ]
-    report(jobs, args.json, before, skip={j.id for j in unverified}, kills=details)
-    for job in unverified:  # each named, whether or not its error is new
-        why = f": {job.error}" if job.error else ""
-        say(f"job {job.ref}: kill not verified (state {job.state.value}){why}")
-    return JOBS if unverified else OK
-
-
-def errors_of(jobs: list[JobRecord]) -> dict[int, str | None]:
-    """The errors the jobs carry now: only errors that differ afterwards are news."""
-    return {j.id: j.error for j in jobs}

@@ -20,9 +20,8 @@ from ..state_dir import ready_home_text
 from ..states import JobState
 from .exits import OK
 from .here import work_here
-from .kill import errors_of
-from .report import report
-from .targets import by_state, selected
+from .report import errors_of, report
+from .targets import chosen
 
 TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:
@@ -36,13 +35,6 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from .job_verbs import poll, with_controller
 
     return with_controller(args, poll)
-
-
-def chosen(ledger: Ledger, args: argparse.Namespace) -> list[JobRecord]:
-    """JOB arguments or ``--run``, else every job of the ledger; by ``--state``."""
-    if args.jobs or args.run is not None:
-        return selected(ledger, args, verb="poll")
-    return by_state(ledger.find(), args)
 
 
 def poll_here(

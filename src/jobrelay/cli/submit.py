@@ -15,10 +15,8 @@ import argparse
 import sys
 
 from ..ledger.jobfile import write_sidecars
-from ..platforms.config import find_config, load_platforms
-from ..platforms.errors import ConfigError
+from ..platforms.config import load_platforms
 from ..platforms.model import Platform
-from ..runners.registry import RunnerLoadError, runner_class
 from ..state_dir import ready_home_text
 from ..states import JobState
 from .exits import JOBS, OK, UsageError, say
@@ -40,7 +38,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def submit_here(args: argparse.Namespace, platform: Platform) -> int:
     from ..manager.local_submit import submit_here as submit_jobs
     from ..manager.submitting import ControllerError
-    from .job_input import submit_items
+    from .job_input import check_runner, submit_items
     from .report import report
     from .targets import open_ledger
 
@@ -67,13 +65,3 @@ def submit_here(args: argparse.Namespace, platform: Platform) -> int:
     finally:
         ledger.close()
     return JOBS if any(j.state is JobState.SUBMIT_FAILED for j in jobs) else OK
-
-
-def check_runner(args: argparse.Namespace, platform: Platform) -> None:
-    """A runner that cannot be loaded is a config problem: said as one, naming the file."""
-    try:
-        runner_class(platform.runner)
-    except RunnerLoadError as exc:
-        path, _ = find_config(args.config)
-        problem = str(exc).removeprefix(f"runner {platform.runner!r}: ")
-        raise ConfigError(path or "(built-in config)", platform.name, "runner", problem) from exc

@@ -74,3 +74,10 @@ def check_run(ledger: Ledger, run: str | None) -> None:
     """A ``--run`` naming no run is a mistake worth saying (exit 2)."""
     if run is not None and not ledger.find(run=run):
         raise UsageError(f"no jobs in run {run!r}{known_runs(ledger)}")
+
+
+def chosen(ledger: Ledger, args: argparse.Namespace) -> list[JobRecord]:
+    """JOB arguments or ``--run``, else every job of the ledger; by ``--state``."""
+    if args.jobs or args.run is not None:
+        return selected(ledger, args, verb="poll")
+    return by_state(ledger.find(), args)

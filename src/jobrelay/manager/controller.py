@@ -34,8 +34,8 @@ from .judge import Look
 from .quiet import PollRequests, QuietJobs
 from .recording import job_request, record_reply
 from .stamps import StatusStamps
+from .submit_item import SubmitItem as SubmitItem
 from .submitting import ControllerError as ControllerError
-from .submitting import SubmitItem as SubmitItem
 from .submitting import create_jobs, record_submit, submit_requests
 
 Progress = Callable[[int], None]  # called with how many jobs just got an answer

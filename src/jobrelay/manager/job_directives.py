@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # importing typing costs a one-shot submit's start: names
 if TYPE_CHECKING:
     from typing import Any
 
-    from .submitting import SubmitItem
+    from .submit_item import SubmitItem
 
 SHOWN_PROBLEMS = 50  # a thousand jobs with one mistake each: the first ones say enough
 
