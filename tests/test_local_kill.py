@@ -18,7 +18,7 @@ from jobrelay.manager.controller import Controller
 from jobrelay.manager.local_kill import kill_here
 from jobrelay.manager.local_poll import poll_here
 from jobrelay.manager.local_submit import submit_here
-from jobrelay.manager.submitting import SubmitItem
+from jobrelay.manager.submit_item import SubmitItem
 from jobrelay.platforms.config import load_config
 from jobrelay.platforms.model import Platform
 from jobrelay.states import JobState
@@ -84,3 +84,47 @@ def test_in_process_kill_verifies_and_records_what_the_controller_does(tmp_path:
     # the engine's word on each killed job, as the controller keeps it; none for the ended one
     assert set(here_details) == {here[0].id, here[1].id}
     assert {j.id for j in agent if j.id in controller.kill_details} == {agent[0].id, agent[1].id}
+
+
+def test_a_kill_goes_on_when_its_command_is_sigkilled_in_the_grace(tmp_path: Path) -> None:
+    """The engine's kill runs in a child of its own session (in_process
+    ``call_detached``), as an agent outlives its controller: the command dies
+    during the grace, and the TERM-proof job still gets its KILL."""
+    import signal
+    import subprocess
+
+    cli = local_cli(tmp_path, "kill_grace = 2\n")
+    traps = tmp_path / "traps.sh"
+    traps.write_text("#!/bin/bash\ntrap '' TERM\nsleep 600 & wait; sleep 600\n")
+    [job] = cli.json("submit", str(traps))
+    status = cli.job_dir(job) / "job.status"
+    deadline = time.monotonic() + 30
+    while "JOB_START_TIME=" not in status.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    record = JobRecord.__new__(JobRecord)  # only its runner id is read by `alive`
+    object.__setattr__(record, "runner_id", job["runner_id"])
+    assert alive(record)
+    proc = subprocess.Popen(cli.argv("kill", job["job"]), env=cli.env())
+    time.sleep(1.0)  # TERM sent, the grace running
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while alive(record) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(record), "the job outlived the kill of a dead command"
+    text = status.read_text()  # the end recorded by the child that killed it
+    assert "JOB_EXIT_SIGNAL=KILL" in text and "JOB_EXIT_BY=agent" in text, text
+
+
+def test_a_detached_call_that_ended_early_is_an_incomplete_reply() -> None:
+    from jobrelay.engine.protocol import JobReply
+    from jobrelay.manager.in_process import _reply_of
+
+    line = JobReply(job="r/1", dir="r/jobs/x-1-a", verb="kill", kill_detail="TERM sent").to_json()
+    early = _reply_of("localhost", f"R {line}\n")
+    assert not early.complete and early.error and "ended before its answer" in early.error
+    assert early.replies["r/1"].kill_detail == "TERM sent"  # what it said is kept
+    whole = _reply_of("localhost", f"R {line}\nE \n")
+    assert whole.complete and whole.error is None
+    trouble = _reply_of("localhost", 'T {"error": "no run root", "unreachable": true}\n')
+    assert trouble.unreachable and trouble.error == "no run root"

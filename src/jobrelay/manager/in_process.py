@@ -11,6 +11,8 @@ No asyncio here: the caller may be a synchronous command.
 
 from __future__ import annotations
 
+import sys
+
 from .. import __version__
 from ..engine.jobhost import HostTrouble
 from ..engine.protocol import JobReply, JobRequest, RunnerGrant
@@ -19,7 +21,9 @@ from .agent_reply import AgentReply
 
 TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
+
+    from ..engine.verbs import Engine
 
 
 def runner_options(platform: Platform) -> dict[str, Any]:
@@ -48,18 +52,8 @@ def call_in_process(
 ) -> AgentReply:
     """One engine call here, answered as an agent call would be (``grant``:
     the polling budget's word, as the agent gets it)."""
-    from ..agent.jobdirs import expand_root
-    from ..agent.local_host import LocalJobHost
-    from ..engine.verbs import Engine
-    from ..engine.verbs import runner_options as engine_options
-
-    engine = Engine(
-        LocalJobHost(expand_root(platform.run_root)),
-        verb,
-        engine_options(runner_options(platform)),
-        grant,
-    )
     replies: dict[str, JobReply] = {}
+    engine = _engine(platform, verb, grant)
     try:
         for reply in engine.run(jobs):
             replies[reply.job] = reply
@@ -68,3 +62,113 @@ def call_in_process(
     return AgentReply(
         host, replies, complete=True, agent_version=__version__, runner_query=engine.query
     )
+
+
+def _engine(platform: Platform, verb: str, grant: RunnerGrant | None) -> Engine:
+    from ..agent.jobdirs import expand_root
+    from ..agent.local_host import LocalJobHost
+    from ..engine.verbs import Engine
+    from ..engine.verbs import runner_options as engine_options
+
+    return Engine(
+        LocalJobHost(expand_root(platform.run_root)),
+        verb,
+        engine_options(runner_options(platform)),
+        grant,
+    )
+
+
+def call_detached(platform: Platform, host: str, verb: str, jobs: list[JobRequest]) -> AgentReply:
+    """``call_in_process`` in a forked child of this process that outlives it.
+
+    A submit or kill, once begun, must run to its end, as an agent's does
+    when the controller dies: a job launched must get its runner id in its
+    status file, a TERM must get its KILL after the grace. The command's own
+    process can be interrupted or SIGKILLed at any point (ecFlow's timeout,
+    Ctrl-C); the child, in a session of its own, carries on, writes to the
+    job dirs what the engine writes, and exits. Its replies come back over
+    a pipe in the agent's own line format. A fork costs about a millisecond
+    (nothing is imported or started again).
+    """
+    import os
+
+    engine = _engine(platform, verb, None)
+    for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
+        stream.flush()
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the forked child; never returns
+        os.close(read_end)
+        _run_child(engine, jobs, write_end)
+    os.close(write_end)
+    with os.fdopen(read_end, "r", encoding="utf-8", errors="replace") as lines:
+        text = lines.read()
+    os.waitpid(child, 0)
+    return _reply_of(host, text)
+
+
+def _run_child(engine: Engine, jobs: list[JobRequest], out: int) -> NoReturn:  # pragma: no cover
+    """The engine's call, each reply a line on ``out``; never returns."""
+    import json
+    import os
+    import signal
+
+    os.setsid()  # neither the terminal's Ctrl-C nor the command's end reaches it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    broken = False
+
+    def say(kind: str, text: str) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            os.write(out, f"{kind} {text}\n".encode("utf-8", "surrogateescape"))
+        except OSError:  # the command is gone: the work goes on without a reader
+            broken = True
+
+    code = 0
+    try:
+        for reply in engine.run(jobs):
+            say(_REPLY, reply.to_json())
+        if engine.query is not None:
+            say(_QUERY, json.dumps(engine.query.to_wire()))
+        say(_END, "")
+    except HostTrouble as exc:
+        say(_TROUBLE, json.dumps({"error": str(exc), "unreachable": exc.unreachable}))
+    except BaseException as exc:  # said to the parent, which decides
+        say(_TROUBLE, json.dumps({"error": f"the engine failed: {exc!r}", "unreachable": False}))
+        code = 1
+    finally:
+        os._exit(code)
+
+
+_REPLY, _QUERY, _END, _TROUBLE = "R", "Q", "E", "T"
+
+
+def _reply_of(host: str, text: str) -> AgentReply:
+    """The child's lines as the call's reply; incomplete when it ended early."""
+    import json
+
+    from ..engine.protocol import decode_reply_line, query_from_wire
+
+    replies: dict[str, JobReply] = {}
+    query = None
+    for line in text.splitlines():
+        kind, _, body = line.partition(" ")
+        if kind == _REPLY:
+            reply = decode_reply_line(body)
+            if isinstance(reply, JobReply):
+                replies[reply.job] = reply
+        elif kind == _QUERY:
+            query = query_from_wire(json.loads(body))
+        elif kind == _TROUBLE:
+            trouble = json.loads(body)
+            return AgentReply(
+                host, replies, unreachable=bool(trouble["unreachable"]), error=str(trouble["error"])
+            )
+        elif kind == _END:
+            return AgentReply(
+                host, replies, complete=True, agent_version=__version__, runner_query=query
+            )
+    return AgentReply(host, replies, error="the engine's process ended before its answer")

@@ -2,9 +2,10 @@
 
 ecFlow starts one ``jobrelay kill`` per task it kills (``ECF_KILL_CMD``). When
 every job named is on a platform whose job files are on this machine, the
-kill's engine calls run in this process (``in_process``), as ``status`` polls
-and ``submit`` submits there: the same engine, verifying each job gone, and
-the same recording as the controller's kill (``recording``). Jobs of
+kill's engine calls run here, each in a forked child that finishes it even
+if this command is killed (``in_process`` ``call_detached``): the same
+engine, verifying each job gone, and the same recording as the controller's
+kill (``recording``). Jobs of
 platforms reached over SSH or SSH-free go through the controller.
 """
 
@@ -14,7 +15,7 @@ from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
 from ..platforms.model import Platform
 from .budget import RunnerBudget, endpoint_of, host_bound, query_rate
-from .in_process import call_in_process
+from .in_process import call_detached
 from .recording import job_request, record_reply
 
 TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
@@ -47,7 +48,7 @@ def kill_here(
         platform = platforms[name]
         for start in range(0, len(members), max(1, platform.max_poll_batch)):
             batch = members[start : start + max(1, platform.max_poll_batch)]
-            reply = call_in_process(platform, host, "kill", [job_request(ledger, j) for j in batch])
+            reply = call_detached(platform, host, "kill", [job_request(ledger, j) for j in batch])
             _forget(platform, host, home, [j.runner_id for j in batch if j.runner_id])
             for job in batch:
                 line = reply.replies.get(job.ref)

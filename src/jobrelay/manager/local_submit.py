@@ -1,12 +1,12 @@
 """Submit jobs to a local platform without an agent process or an event loop.
 
 ecFlow starts one ``jobrelay submit`` per task. On a platform whose job files
-are on this machine, the submission's one engine call runs in this process
-(``in_process``), as ``jobrelay status`` polls there (``local_poll``): the
-same steps as the controller's (``submitting``), the same engine, the same
-judgement, without importing asyncio and the controller or starting the
-agent as a process. Platforms reached over SSH or SSH-free go through the
-controller.
+are on this machine, the submission's engine call runs here, in a forked
+child that finishes it even if this command is killed (``in_process``
+``call_detached``): the same steps as the controller's (``submitting``), the
+same engine, the same judgement, without importing asyncio and the
+controller or starting the agent as a new program. Platforms reached over
+SSH or SSH-free go through the controller.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ..ledger.store import Ledger
 from ..platforms.model import Platform
 from .agent_reply import AgentReply
 from .budget import SharedWindow, backoff, submit_rate
-from .in_process import call_in_process
+from .in_process import call_detached
 from .submitting import SubmitItem, create_jobs, record_submit, submit_requests
 
 TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
@@ -51,7 +51,7 @@ def submit_here(
         requests = submit_requests(ledger, batch, texts)
         reply = AgentReply("?", unreachable=True)
         for attempt in range(platform.submit_retry_budget + 1):
-            reply = call_in_process(platform, platform.hosts[0], "submit", requests)
+            reply = call_detached(platform, platform.hosts[0], "submit", requests)
             if not (reply.unreachable and not reply.replies):
                 break
             if attempt < platform.submit_retry_budget:  # no sleep after the last try
