@@ -34,6 +34,14 @@ def alive(job: JobRecord) -> bool:
         return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def cmdline(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as raw:
+            return raw.read().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return None
+
+
 def submitted(
     ledger: Ledger, platform: Platform, tmp: Path, run: str, home: Path
 ) -> list[JobRecord]:
@@ -93,7 +101,7 @@ def test_a_kill_goes_on_when_its_command_is_sigkilled_in_the_grace(tmp_path: Pat
     import signal
     import subprocess
 
-    cli = local_cli(tmp_path, "kill_grace = 2\n")
+    cli = local_cli(tmp_path, "kill_grace = 4\n")
     traps = tmp_path / "traps.sh"
     traps.write_text("#!/bin/bash\ntrap '' TERM\nsleep 600 & wait; sleep 600\n")
     [job] = cli.json("submit", str(traps))
@@ -108,6 +116,16 @@ def test_a_kill_goes_on_when_its_command_is_sigkilled_in_the_grace(tmp_path: Pat
     time.sleep(1.0)  # TERM sent, the grace running
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # the child goes on (the grace has seconds to run), holding none of the
+    # command's streams: a reader of the command's output sees it end now
+    children = [
+        int(pid)
+        for pid in os.listdir("/proc")
+        if pid.isdigit() and int(pid) != proc.pid and cmdline(int(pid)) == proc.args
+    ]
+    assert children, "no engine child carries on the kill"
+    for child in children:
+        assert [os.readlink(f"/proc/{child}/fd/{fd}") for fd in (0, 1, 2)] == [os.devnull] * 3
     deadline = time.monotonic() + 30
     while alive(record) and time.monotonic() < deadline:
         time.sleep(0.1)

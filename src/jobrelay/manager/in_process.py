@@ -116,6 +116,12 @@ def _run_child(engine: Engine, jobs: list[JobRequest], out: int) -> NoReturn:  #
     os.setsid()  # neither the terminal's Ctrl-C nor the command's end reaches it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # The command's stdout and stderr are not kept open: whoever reads them
+    # (ecFlow, a pipe) sees their end when the command ends, not this child's.
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
     broken = False
 
     def say(kind: str, text: str) -> None:
