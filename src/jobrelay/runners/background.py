@@ -173,16 +173,36 @@ class BackgroundRunner(Runner):
 
 
 def _wait_gone(pending: Dict[str, int], timeout: float) -> Dict[str, List[ProcStat]]:
-    """Wait until each job's session is empty; return those still holding processes."""
+    """Wait until each job's session is empty; return those still holding processes.
+
+    A scan of /proc reads every process's stat (thousands on a login node):
+    while a process last seen in a job's session still lives, the job is not
+    gone and only those few are read again. Emptiness, and the answer at the
+    deadline, always come from a whole scan, which also finds what the job
+    forked meanwhile."""
     deadline = time.monotonic() + timeout
     step = _FIRST_STEP
+    known: Dict[str, List[ProcStat]] = {}
     while True:
-        live = session_members(set(pending.values()))
-        left = {rid: live[sid] for rid, sid in pending.items() if live[sid]}
-        if not left or time.monotonic() >= deadline:
-            return left
+        out_of_time = time.monotonic() >= deadline
+        if out_of_time or not any(_lives(m) for members in known.values() for m in members):
+            live = session_members(set(pending.values()))
+            known = {rid: live[sid] for rid, sid in pending.items() if live[sid]}
+            if not known or out_of_time:
+                return known
         time.sleep(step)
         step = min(_POLL_STEP, step * 2)
+
+
+def _lives(seen: ProcStat) -> bool:
+    """``seen`` is still that process, in its session, and not a zombie."""
+    now = read_proc_stat(seen.pid)
+    return (
+        now is not None
+        and now.starttime == seen.starttime
+        and now.session == seen.session
+        and now.state != "Z"
+    )
 
 
 def _signal_group(pgrp: int, sig: int) -> None:
