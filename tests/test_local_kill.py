@@ -130,7 +130,9 @@ def test_a_kill_goes_on_when_its_command_is_sigkilled_in_the_grace(tmp_path: Pat
     while alive(record) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(record), "the job outlived the kill of a dead command"
-    text = status.read_text()  # the end recorded by the child that killed it
+    while "JOB_EXIT=" not in status.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)  # recorded by the child once it has seen the job gone
+    text = status.read_text()
     assert "JOB_EXIT_SIGNAL=KILL" in text and "JOB_EXIT_BY=agent" in text, text
 
 
