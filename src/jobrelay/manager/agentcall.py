@@ -134,6 +134,7 @@ class AgentCaller:
                 complete=False,
                 unreachable=True,
                 error=outcome.stderr.strip()[-300:] or "unreachable",
+                not_started=outcome.never_connected,
             )
         if not reply.complete:
             why = "timed out" if outcome.timed_out else f"exit {outcome.returncode}"

@@ -19,7 +19,7 @@ from ..platforms.selection import HostPicker, first_answer
 from ..runners.registry import RunnerLoadError, runner_class
 from ..states import JobState
 from ..transport.base import Transport
-from .agent_reply import AgentReply
+from .agent_reply import AgentReply, after_tries, cut_short
 from .agentcall import AgentCaller, HostCaller
 from .budget import (
     ConnectionBudget,
@@ -119,10 +119,15 @@ class Controller:
         if verb == "kill":
             timeout += platform.kill_timeout
 
+        tries: list[AgentReply] = []
+
         async def attempt(host: str) -> AgentReply:
             if grant is None:
-                return await caller.call(host, verb, jobs, timeout=timeout)
-            return await caller.call(host, verb, jobs, timeout=timeout, grant=grant)
+                reply = await caller.call(host, verb, jobs, timeout=timeout)
+            else:
+                reply = await caller.call(host, verb, jobs, timeout=timeout, grant=grant)
+            tries.append(reply)
+            return reply
 
         def unreachable(reply: AgentReply) -> str | None:
             if reply.unreachable and not reply.replies:
@@ -130,7 +135,8 @@ class Controller:
             return None
 
         async with self._slots:
-            return await first_answer(self.picker(platform), hosts, attempt, unreachable)
+            reply = await first_answer(self.picker(platform), hosts, attempt, unreachable)
+        return after_tries(reply, any(cut_short(t) for t in tries[:-1]))
 
     def _request(self, job: JobRecord) -> JobRequest:
         return job_request(self.ledger, job)
@@ -165,11 +171,13 @@ class Controller:
         await SharedWindow(self.home, f"submit@{platform.name}", submit_rate(platform)).take(
             len(batch)
         )
-        reply = AgentReply("?", unreachable=True)
+        reply, cut = AgentReply("?", unreachable=True), False
         for attempt in range(platform.submit_retry_budget + 1):
-            reply = await self._call(
-                platform, self.picker(platform).candidates(), "submit", requests
+            reply = after_tries(
+                await self._call(platform, self.picker(platform).candidates(), "submit", requests),
+                cut,
             )
+            cut = cut or cut_short(reply)
             if not (reply.unreachable and not reply.replies):
                 break
             if attempt < platform.submit_retry_budget:  # no sleep after the last try

@@ -108,10 +108,14 @@ def _after_kill(update: JobUpdate, reply: JobReply) -> JobUpdate:
 def _after_submit(job: JobRecord, look: Look, rules: Rules) -> JobUpdate | None:
     reply = look.reply
     if reply is None:
-        if look.unreachable:
-            return _submit_failed(job, look.call_error or "no host could be reached")
-        if look.not_started:
+        if look.not_started:  # nothing ran: ssh never reached a host, or the agent's install failed
             return _submit_failed(job, look.call_error or "the agent did not start")
+        if look.unreachable:
+            # The connection failed, perhaps after the agent had begun (a master
+            # killed mid-call): the job may be with the runner. It stays
+            # 'submitting' with the error; a poll reads its status file, and one
+            # with no trace is judged interrupted after the grace.
+            return _error_only(job, look.call_error or "no host could be reached")
         # The call was cut: the job may have reached the runner. It stays
         # 'submitting' and the next poll reads its status file.
         return None

@@ -16,7 +16,7 @@ import time
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
 from ..platforms.model import Platform
-from .agent_reply import AgentReply
+from .agent_reply import AgentReply, after_tries, cut_short
 from .budget import SharedWindow, backoff, submit_rate
 from .in_process import call_detached
 from .submitting import SubmitItem, create_jobs, record_submit, submit_requests
@@ -49,9 +49,10 @@ def submit_here(
 
             SharedWindow(Path(home), f"submit@{platform.name}", rate).take_blocking(len(batch))
         requests = submit_requests(ledger, batch, texts)
-        reply = AgentReply("?", unreachable=True)
+        reply, cut = AgentReply("?", unreachable=True), False
         for attempt in range(platform.submit_retry_budget + 1):
-            reply = call_detached(platform, platform.hosts[0], "submit", requests)
+            reply = after_tries(call_detached(platform, platform.hosts[0], "submit", requests), cut)
+            cut = cut or cut_short(reply)
             if not (reply.unreachable and not reply.replies):
                 break
             if attempt < platform.submit_retry_budget:  # no sleep after the last try

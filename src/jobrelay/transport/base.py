@@ -17,6 +17,10 @@ class CommandOutcome:
     stderr: str
     timed_out: bool = False
     unreachable: bool = False  # ssh exit 255, or a timeout before any output arrived
+    # ssh's own word that it never reached the host (connect, resolve) or could
+    # not start: nothing ran there. An unreachable call without it may have
+    # run its command before the connection dropped.
+    never_connected: bool = False
 
     @property
     def ok(self) -> bool:

@@ -250,7 +250,12 @@ def _outcome(result: CommandResult) -> CommandOutcome:
         or (result.timed_out and not result.stdout)
         or (result.returncode == RSYNC_PROTOCOL_ERROR and _connect_failed(stderr))
     )
-    return CommandOutcome(result.returncode, result.stdout, stderr, result.timed_out, unreachable)
+    never = bool(result.start_error) or (
+        result.returncode == SSH_FAILURE and _connect_failed(stderr)
+    )
+    return CommandOutcome(
+        result.returncode, result.stdout, stderr, result.timed_out, unreachable, never
+    )
 
 
 def _connect_failed(stderr: str) -> bool:
