@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
@@ -15,8 +16,10 @@ TYPE_CHECKING = False  # importing typing costs a one-shot command's start: name
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
+    from typing import TypeVar
 
     Here = Callable[[Ledger, Mapping[str, Platform], list[JobRecord], argparse.Namespace], int]
+    T = TypeVar("T")
 
 
 def work_here(
@@ -47,3 +50,14 @@ def local_platforms(
         if platform is None or not polls_here(platform):
             return None
     return platforms
+
+
+def with_bar(label: str, total: int, work: Callable[[Callable[[int], None] | None], T]) -> T:
+    """``work``'s result, given a bar's ``advance`` on a terminal (rich, and
+    asyncio with it, imported only then), else None."""
+    if total and sys.stderr.isatty():
+        from .progress import Bar
+
+        with Bar(label, total) as bar:
+            return work(bar.advance)
+    return work(None)

@@ -12,14 +12,13 @@ controller (``job_verbs``). Both end the same way (``kill_outcome``).
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
 from ..platforms.model import Platform
 from ..state_dir import ready_home_text
 from .exits import OK, say
-from .here import work_here
+from .here import with_bar, work_here
 from .report import errors_of, kill_outcome
 from .targets import selected
 
@@ -52,12 +51,8 @@ def kill_here(
         return OK
     before = errors_of(jobs)
     details: dict[int, str] = {}
-    if sys.stderr.isatty():  # a bar on a terminal (rich, asyncio with it)
-        from .progress import Bar
-
-        with Bar("kill", len(jobs)) as bar:
-            kill_jobs(ledger, platforms, jobs, ready_home_text(), details)
-            bar.advance(len(jobs))
-    else:
-        kill_jobs(ledger, platforms, jobs, ready_home_text(), details)
+    home = ready_home_text()
+    with_bar(
+        "kill", len(jobs), lambda step: kill_jobs(ledger, platforms, jobs, home, details, step)
+    )
     return kill_outcome(ledger, jobs, details, args, before)

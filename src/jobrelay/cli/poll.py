@@ -11,7 +11,6 @@ its error), sends the whole command through the controller (``job_verbs``).
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..ledger.records import JobRecord
 from ..ledger.store import Ledger
@@ -19,7 +18,7 @@ from ..platforms.model import Platform
 from ..state_dir import ready_home_text
 from ..states import JobState
 from .exits import OK
-from .here import work_here
+from .here import with_bar, work_here
 from .report import errors_of, report
 from .targets import chosen
 
@@ -44,18 +43,14 @@ def poll_here(
     args: argparse.Namespace,
 ) -> int:
     before = errors_of(jobs)
-    groups: dict[tuple[str, str], list[JobRecord]] = {}  # one call per platform and host
+    # asked: not final, or lost (a late exit replaces lost), as the controller asks;
+    # one engine call per platform and host
+    groups: dict[tuple[str, str], list[JobRecord]] = {}
     for job in jobs:
-        groups.setdefault((job.platform, job.host or ""), []).append(job)
-    # asked: not final, or lost (a late exit replaces lost), as the controller asks
-    asked = sum(1 for j in jobs if not j.state.is_final or j.state is JobState.LOST)
-    if asked and sys.stderr.isatty():  # a bar on a terminal (rich, asyncio with it)
-        from .progress import Bar
-
-        with Bar("poll", asked) as bar:
-            fresh = poll_groups(ledger, platforms, groups, bar.advance)
-    else:
-        fresh = poll_groups(ledger, platforms, groups, None)
+        if not job.state.is_final or job.state is JobState.LOST:
+            groups.setdefault((job.platform, job.host or ""), []).append(job)
+    asked = sum(len(members) for members in groups.values())
+    fresh = with_bar("poll", asked, lambda step: poll_groups(ledger, platforms, groups, step))
     report([fresh.get(job.id, job) for job in jobs], args.json, before)
     return OK
 
@@ -69,11 +64,10 @@ def poll_groups(
     """Each group's jobs in one engine call here; the jobs as now recorded."""
     from ..manager.local_poll import poll_here as poll_jobs
 
+    home = ready_home_text()
     fresh: dict[int, JobRecord] = {}
     for (name, _), members in groups.items():
-        fresh.update(
-            (j.id, j) for j in poll_jobs(ledger, platforms[name], members, home=ready_home_text())
-        )
+        fresh.update((j.id, j) for j in poll_jobs(ledger, platforms[name], members, home=home))
         if progress is not None:
             progress(len(members))
     return fresh

@@ -12,7 +12,6 @@ and print the same report.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..ledger.jobfile import write_sidecars
 from ..platforms.config import load_platforms
@@ -38,6 +37,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def submit_here(args: argparse.Namespace, platform: Platform) -> int:
     from ..manager.local_submit import submit_here as submit_jobs
     from ..manager.submitting import ControllerError
+    from .here import with_bar
     from .job_input import check_runner, submit_items
     from .report import report
     from .targets import open_ledger
@@ -47,15 +47,12 @@ def submit_here(args: argparse.Namespace, platform: Platform) -> int:
     ledger = open_ledger()
     try:
         try:
-            if sys.stderr.isatty():  # a bar on a terminal (rich, asyncio with it)
-                from .progress import Bar
-
-                with Bar("submit", len(items)) as bar:
-                    jobs = submit_jobs(
-                        ledger, platform, items, args.run, ready_home_text(), bar.advance
-                    )
-            else:
-                jobs = submit_jobs(ledger, platform, items, args.run, ready_home_text())
+            home = ready_home_text()
+            jobs = with_bar(
+                "submit",
+                len(items),
+                lambda step: submit_jobs(ledger, platform, items, args.run, home, step),
+            )
         except ControllerError as exc:
             raise UsageError(str(exc)) from exc
         # <script>.jid beside each script: the job found by its file (ledger/jobfile.py)

@@ -87,8 +87,9 @@ def call_detached(platform: Platform, host: str, verb: str, jobs: list[JobReques
     process can be interrupted or SIGKILLed at any point (ecFlow's timeout,
     Ctrl-C); the child, in a session of its own, carries on, writes to the
     job dirs what the engine writes, and exits. Its replies come back over
-    a pipe in the agent's own line format. A fork costs about a millisecond
-    (nothing is imported or started again).
+    a pipe as the agent's reply lines. A fork costs a few milliseconds, page
+    copies included (nothing is imported or started again). No runner grant:
+    submit and kill query no runner under the polling budget.
     """
     import os
 
@@ -141,8 +142,6 @@ def _run_child(engine: Engine, jobs: list[JobRequest], out: int) -> NoReturn:  #
     try:
         for reply in engine.run(jobs):
             say(_REPLY, reply.to_json())
-        if engine.query is not None:
-            say(_QUERY, json.dumps(engine.query.to_wire()))
         say(_END, "")
     except HostTrouble as exc:
         say(_TROUBLE, json.dumps({"error": str(exc), "unreachable": exc.unreachable}))
@@ -153,32 +152,27 @@ def _run_child(engine: Engine, jobs: list[JobRequest], out: int) -> NoReturn:  #
         os._exit(code)
 
 
-_REPLY, _QUERY, _END, _TROUBLE = "R", "Q", "E", "T"
+_REPLY, _END, _TROUBLE = "R", "E", "T"  # a reply line, the end, a trouble that ended it
 
 
 def _reply_of(host: str, text: str) -> AgentReply:
     """The child's lines as the call's reply; incomplete when it ended early."""
     import json
 
-    from ..engine.protocol import decode_reply_line, query_from_wire
+    from ..engine.protocol import decode_reply_line
 
     replies: dict[str, JobReply] = {}
-    query = None
     for line in text.splitlines():
         kind, _, body = line.partition(" ")
         if kind == _REPLY:
             reply = decode_reply_line(body)
             if isinstance(reply, JobReply):
                 replies[reply.job] = reply
-        elif kind == _QUERY:
-            query = query_from_wire(json.loads(body))
         elif kind == _TROUBLE:
             trouble = json.loads(body)
             return AgentReply(
                 host, replies, unreachable=bool(trouble["unreachable"]), error=str(trouble["error"])
             )
         elif kind == _END:
-            return AgentReply(
-                host, replies, complete=True, agent_version=__version__, runner_query=query
-            )
+            return AgentReply(host, replies, complete=True, agent_version=__version__)
     return AgentReply(host, replies, error="the engine's process ended before its answer")

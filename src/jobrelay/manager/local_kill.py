@@ -20,7 +20,7 @@ from .recording import job_request, record_reply
 
 TYPE_CHECKING = False  # importing typing costs a one-shot command's start: names for mypy only
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 
 def kill_here(
@@ -29,20 +29,21 @@ def kill_here(
     jobs: list[JobRecord],
     home: str,
     details: dict[int, str],
+    progress: Callable[[int], None] | None = None,
 ) -> list[JobRecord]:
     """Kill ``jobs`` (each of a local platform in ``platforms``) from this
     process; the jobs not final before, as now recorded (as the controller's
     ``kill``: final jobs are left as they are). ``details`` gets, per job id, what the
     engine's kill found (how it was verified), as the controller's
-    ``kill_details``."""
+    ``kill_details``. ``progress`` is told how many jobs each call settled."""
     wanted = [job for job in jobs if not job.state.is_final]
-    ledger.mark_kill_requested([job.id for job in wanted], "kill requested by the user")
+    marked = ledger.mark_kill_requested([job.id for job in wanted], "kill requested by the user")
     groups: dict[tuple[str, str], list[JobRecord]] = {}
-    for job in wanted:
+    for job in marked:
         platform = platforms[job.platform]
         bound = host_bound(platform) and bool(job.host)
         host = job.host if bound and job.host else platform.hosts[0]
-        groups.setdefault((platform.name, host), []).append(ledger.get(job.id))
+        groups.setdefault((platform.name, host), []).append(job)
     fresh: dict[int, JobRecord] = {}
     for (name, host), members in groups.items():
         platform = platforms[name]
@@ -55,6 +56,8 @@ def kill_here(
                 if line is not None and line.kill_detail:
                     details[job.id] = line.kill_detail
             fresh.update(record_reply(ledger, platform, "kill", batch, reply))
+            if progress is not None:
+                progress(len(batch))
     return [fresh.get(job.id) or ledger.get(job.id) for job in wanted]
 
 
